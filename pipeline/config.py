@@ -1,0 +1,69 @@
+"""Settings: environment variables prefixed VLSEARCH_, optionally a TOML file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_FILE_ENV = "VLSEARCH_CONFIG"
+
+
+class Settings(BaseSettings):
+    """Everything a deployment can tune. Field names map to VLSEARCH_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="VLSEARCH_", extra="ignore")
+
+    # store
+    data_dir: Path = Path("data")
+    store: Literal["lancedb", "weaviate"] = "lancedb"
+    collection: str = Field("assets", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+    weaviate_url: str | None = None
+    weaviate_api_key: SecretStr | None = None
+    ann_min_rows: int = Field(10_000, ge=256, description="build the ANN index once the table is this large")
+
+    # models (Hugging Face id or local directory)
+    models_enabled: bool = Field(True, description="false forces the OCR + keyword mode")
+    embed_model: str = "Qwen/Qwen3-VL-Embedding-2B"
+    caption_model: str = "Qwen/Qwen3-VL-2B-Instruct"
+    rerank_model: str = "Qwen/Qwen3-VL-Reranker-2B"
+    device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
+    embed_dim: int = Field(2048, ge=32, description="Matryoshka truncation of the embedding")
+    model_batch_size: int = Field(4, ge=1)
+    model_max_pixels: int = Field(1280 * 32 * 32, ge=32 * 32, description="image pixels fed to the model")
+    caption_language: str = "English"
+    caption_max_new_tokens: int = Field(64, ge=1)
+
+    # images
+    max_file_bytes: int = Field(50 * 1024 * 1024, ge=1)
+    max_image_pixels: int = Field(89_478_485, ge=1, description="decompression-bomb limit")
+    thumbnail_px: int = Field(256, ge=32, le=256)
+
+    # search
+    alpha: float = Field(0.5, ge=0.0, le=1.0, description="1 = pure vector, 0 = pure BM25")
+    fusion: Literal["relative", "ranked"] = "relative"
+
+    @property
+    def lance_dir(self) -> Path:
+        return self.data_dir / "lancedb"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Precedence: explicit arguments > environment > TOML file.
+        toml_file = os.environ.get(CONFIG_FILE_ENV, "vlsearch.toml")
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))

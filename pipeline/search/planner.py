@@ -1,0 +1,42 @@
+"""Query planning: what goes to BM25 and what goes to the vector index."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from pipeline.errors import BadInput
+from pipeline.models import Embedder, Query
+from pipeline.ocr import OcrEngine
+from pipeline.records import Vector
+
+MAX_QUERY_CHARS = 2000
+
+
+@dataclass
+class QueryPlan:
+    keyword_text: str
+    vector: Vector | None
+    ocr_text: str = ""
+    notices: list[str] = field(default_factory=list)
+
+
+def plan_query(
+    *, text: str | None, image: Image.Image | None, ocr: OcrEngine, embedder: Embedder | None
+) -> QueryPlan:
+    """Text: BM25 text + query vector. Image: its OCR text as BM25 text + image vector. Both: combined."""
+    text = (text or "").strip()
+    if len(text) > MAX_QUERY_CHARS:
+        raise BadInput("query text", f"{len(text):,} characters, limit {MAX_QUERY_CHARS:,}")
+    if not text and image is None:
+        raise BadInput("query", "give a text, an image, or both")
+    ocr_text = ocr.read(image) if image is not None else ""
+    keyword_text = " ".join(part for part in (text, ocr_text.replace("\n", " ")) if part)
+    notices: list[str] = []
+    if image is not None and not ocr_text:
+        notices.append("no text was found in the query image")
+    vector = None
+    if embedder is not None:
+        vector = embedder.embed_queries([Query(text=text or None, image=image)])[0]
+    return QueryPlan(keyword_text=keyword_text, vector=vector, ocr_text=ocr_text, notices=notices)

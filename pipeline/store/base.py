@@ -1,0 +1,91 @@
+"""The Store contract every engine implements, checked by tests/store_conformance.py."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from pipeline.records import AssetRecord, Hit, Vector
+
+# Built-in record fields a filter may use, with their kinds; metadata columns are text.
+FILTERABLE_FIELDS: dict[str, str] = {
+    "uri": "text",
+    "mime": "text",
+    "source_kind": "text",
+    "parent_uri": "text",
+    "width": "number",
+    "height": "number",
+    "page": "number",
+    "timestamp_s": "number",
+    "ocr_model": "text",
+    "caption_model": "text",
+    "embed_model": "text",
+}
+RESERVED_NAMES = frozenset(FILTERABLE_FIELDS) | {
+    "id", "sha256", "ocr_text", "caption", "pdq", "pdq_quality", "thumbnail", "metadata",
+    "ingested_at", "vector", "path", "url",
+}
+MIN_CANDIDATES = 100
+
+
+class Fusion(StrEnum):
+    RELATIVE = "relative"
+    RANKED = "ranked"
+
+
+@dataclass(frozen=True)
+class StoredAsset:
+    """What ingest needs to decide added / updated / unchanged without loading whole records."""
+
+    id: str
+    uri: str
+    sha256: str
+    ocr_model: str
+    caption_model: str
+    embed_model: str
+    metadata: dict[str, str]
+
+
+class Store(Protocol):
+    engine: str
+
+    def upsert(self, records: Sequence[AssetRecord]) -> None:
+        """Insert or replace by id, atomically; older records at the same uri are removed."""
+
+    def lookup(self, *, uris: Sequence[str], ids: Sequence[str]) -> list[StoredAsset]:
+        """Stored assets whose uri or id is among those given."""
+
+    def get(self, ids: Sequence[str]) -> list[AssetRecord]:
+        """Full records (with thumbnail and vector), in the order asked, missing ids left out."""
+
+    def delete(self, ids: Sequence[str]) -> int:
+        """Remove by id; returns how many were removed."""
+
+    def count(self, where: str | None = None) -> int: ...
+
+    def metadata_columns(self) -> list[str]: ...
+
+    def keyword_search(self, text: str, *, limit: int, where: str | None = None) -> list[tuple[str, float]]:
+        """BM25 over ocr_text and caption: (id, score), best first."""
+
+    def vector_search(self, vector: Vector, *, limit: int, where: str | None = None) -> list[tuple[str, float]]:
+        """Nearest by cosine: (id, cosine distance), nearest first."""
+
+    def hybrid(
+        self,
+        *,
+        text: str | None,
+        vector: Vector | None,
+        alpha: float,
+        limit: int,
+        where: str | None = None,
+        fusion: Fusion = Fusion.RELATIVE,
+    ) -> list[Hit]:
+        """Fused keyword + vector search with the semantics of ARCHITECTURE section 4."""
+
+    def optimize(self) -> None:
+        """Bring indexes up to date after writes."""
+
+    def stats(self) -> dict[str, object]: ...

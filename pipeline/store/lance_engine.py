@@ -1,0 +1,317 @@
+"""Embedded engine: LanceDB on local disk, no server.
+
+Metadata columns live as nullable text columns prefixed ``m_`` (added by schema evolution when
+a manifest brings a new one), so filters are plain SQL on real columns. Keyword search runs on
+analysed copies of ocr_text and caption (see analyzer.py) with Lance's native BM25 index.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+from lancedb.index import FTS, IvfHnswSq
+from lancedb.query import MultiMatchQuery
+
+from pipeline.errors import StoreError
+from pipeline.records import AssetRecord, Hit, SourceKind, Vector
+from pipeline.store.analyzer import search_tokens
+from pipeline.store.base import FILTERABLE_FIELDS, Fusion, StoredAsset
+from pipeline.store.filters import parse_filter, to_sql
+from pipeline.store.hybrid import hybrid_search
+
+log = logging.getLogger(__name__)
+
+META_PREFIX = "m_"
+TEXT_INDEXES = {"ocr_tokens": 1.0, "caption_tokens": 1.0}  # analysed column -> BM25F boost
+LOOKUP_BATCH = 500
+
+
+def _schema(dim: int) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field("id", pa.string(), nullable=False),
+            pa.field("uri", pa.string(), nullable=False),
+            pa.field("sha256", pa.string(), nullable=False),
+            pa.field("width", pa.int32()),
+            pa.field("height", pa.int32()),
+            pa.field("mime", pa.string()),
+            pa.field("source_kind", pa.string()),
+            pa.field("parent_uri", pa.string()),
+            pa.field("page", pa.int32()),
+            pa.field("timestamp_s", pa.float64()),
+            pa.field("ocr_text", pa.string()),
+            pa.field("caption", pa.string()),
+            pa.field("ocr_tokens", pa.string()),
+            pa.field("caption_tokens", pa.string()),
+            pa.field("pdq", pa.string()),
+            pa.field("pdq_quality", pa.int32()),
+            pa.field("thumbnail", pa.binary()),
+            pa.field("ocr_model", pa.string()),
+            pa.field("caption_model", pa.string()),
+            pa.field("embed_model", pa.string()),
+            pa.field("ingested_at", pa.timestamp("us", tz="UTC")),
+            pa.field("vector", pa.list_(pa.float32(), dim)),
+        ]
+    )
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class LanceStore:
+    """Store protocol over one LanceDB table."""
+
+    engine = "lancedb"
+
+    def __init__(self, directory: Path, *, table: str = "assets", dim: int = 2048, ann_min_rows: int = 10_000):
+        self.directory = directory
+        self.dim = dim
+        self.ann_min_rows = ann_min_rows
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._db = lancedb.connect(directory)
+            if table in self._db.list_tables().tables:
+                self._table = self._db.open_table(table)
+            else:
+                self._table = self._db.create_table(table, schema=_schema(dim))
+        except (OSError, ValueError, RuntimeError) as error:
+            raise StoreError(f"cannot open the LanceDB store at {directory}: {error}") from error
+        stored_dim = self._table.schema.field("vector").type.list_size
+        if stored_dim != dim:
+            raise StoreError(
+                f"the collection at {directory} holds {stored_dim}-d vectors but VLSEARCH_EMBED_DIM is {dim}; "
+                "use the same dimension or a new VLSEARCH_DATA_DIR / VLSEARCH_COLLECTION"
+            )
+
+    # writes -------------------------------------------------------------------------------
+
+    def upsert(self, records: Sequence[AssetRecord]) -> None:
+        if not records:
+            return
+        self._add_metadata_columns({key for record in records for key in record.metadata})
+        schema = self._table.schema
+        rows = [self._row(record, schema) for record in records]
+        uris = ", ".join(_quote(uri) for uri in {record.uri for record in records})
+        try:
+            # One commit: new and changed records land, and older versions at the same uri go.
+            (
+                self._table.merge_insert("id")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .when_not_matched_by_source_delete(f"uri IN ({uris})")
+                # Dimensions are checked in _row; "null" only keeps records without a vector.
+                .execute(pa.Table.from_pylist(rows, schema=schema), on_bad_vectors="null")
+            )
+        except (OSError, ValueError, RuntimeError) as error:
+            raise StoreError(f"writing {len(records)} records to {self.directory} failed: {error}") from error
+
+    def delete(self, ids: Sequence[str]) -> int:
+        if not ids:
+            return 0
+        condition = f"id IN ({', '.join(_quote(doc_id) for doc_id in ids)})"
+        before = self._table.count_rows(condition)
+        self._table.delete(condition)
+        return before
+
+    def optimize(self) -> None:
+        """Create missing indexes and fold new rows into existing ones."""
+        indexed = {column for index in self._table.list_indices() for column in index.columns}
+        for column in TEXT_INDEXES:
+            if column not in indexed:
+                self._table.create_index(column, config=FTS(with_position=False))
+        if "vector" not in indexed and self._table.count_rows("vector IS NOT NULL") >= self.ann_min_rows:
+            log.info("building the ANN index on %s", self.directory)
+            self._table.create_index("vector", config=IvfHnswSq(distance_type="cosine"))
+        self._table.optimize()
+
+    # reads --------------------------------------------------------------------------------
+
+    def lookup(self, *, uris: Sequence[str], ids: Sequence[str]) -> list[StoredAsset]:
+        keys = [("uri", value) for value in uris] + [("id", value) for value in ids]
+        found: dict[str, StoredAsset] = {}
+        columns = ["id", "uri", "sha256", "ocr_model", "caption_model", "embed_model", *self._meta_fields()]
+        for start in range(0, len(keys), LOOKUP_BATCH):
+            chunk = keys[start : start + LOOKUP_BATCH]
+            condition = " OR ".join(
+                f"{field} IN ({', '.join(_quote(v) for f, v in chunk if f == field)})"
+                for field in ("uri", "id")
+                if any(f == field for f, _ in chunk)
+            )
+            for row in self._table.search().where(condition).select(columns).to_arrow().to_pylist():
+                found[row["id"]] = StoredAsset(
+                    id=row["id"],
+                    uri=row["uri"],
+                    sha256=row["sha256"],
+                    ocr_model=row["ocr_model"] or "",
+                    caption_model=row["caption_model"] or "",
+                    embed_model=row["embed_model"] or "",
+                    metadata=self._metadata_of(row),
+                )
+        return list(found.values())
+
+    def get(self, ids: Sequence[str]) -> list[AssetRecord]:
+        if not ids:
+            return []
+        condition = f"id IN ({', '.join(_quote(doc_id) for doc_id in ids)})"
+        rows = self._table.search().where(condition).limit(len(ids)).to_arrow().to_pylist()
+        by_id = {row["id"]: self._record(row) for row in rows}
+        return [by_id[doc_id] for doc_id in ids if doc_id in by_id]
+
+    def count(self, where: str | None = None) -> int:
+        return self._table.count_rows(self._sql(where)) if where else self._table.count_rows()
+
+    def metadata_columns(self) -> list[str]:
+        return self._meta_fields(prefixed=False)
+
+    def keyword_search(self, text: str, *, limit: int, where: str | None = None) -> list[tuple[str, float]]:
+        terms = search_tokens(text)
+        if not terms.strip() or self.count() == 0:
+            return []
+        query = MultiMatchQuery(terms, list(TEXT_INDEXES), boosts=list(TEXT_INDEXES.values()))
+        search = self._table.search(query, query_type="fts").select(["id", "_score"]).limit(limit)
+        if where:
+            search = search.where(self._sql(where), prefilter=True)
+        return [(row["id"], float(row["_score"])) for row in search.to_arrow().to_pylist()]
+
+    def vector_search(self, vector: Vector, *, limit: int, where: str | None = None) -> list[tuple[str, float]]:
+        query = np.asarray(vector, dtype=np.float32)
+        if query.shape != (self.dim,):
+            raise StoreError(f"query vector has shape {query.shape}, the collection holds {self.dim}-d vectors")
+        search = (
+            self._table.search(query, vector_column_name="vector")
+            .distance_type("cosine")
+            .select(["id", "_distance"])
+            .limit(limit)
+        )
+        if where:
+            search = search.where(self._sql(where), prefilter=True)
+        return [(row["id"], float(row["_distance"])) for row in search.to_arrow().to_pylist()]
+
+    def hybrid(
+        self,
+        *,
+        text: str | None,
+        vector: Vector | None,
+        alpha: float,
+        limit: int,
+        where: str | None = None,
+        fusion: Fusion = Fusion.RELATIVE,
+    ) -> list[Hit]:
+        return hybrid_search(self, text=text, vector=vector, alpha=alpha, limit=limit, where=where, fusion=fusion)
+
+    def stats(self) -> dict[str, Any]:
+        rows = self._table.search().select(["ocr_model", "caption_model", "embed_model", "source_kind"])
+        table = rows.limit(None).to_arrow() if self.count() else None
+        produced: dict[str, dict[str, int]] = {"ocr_model": {}, "caption_model": {}, "embed_model": {}, "source_kind": {}}
+        if table is not None:
+            for column, counts in produced.items():
+                for value in table.column(column).to_pylist():
+                    key = value or "(none)"
+                    counts[key] = counts.get(key, 0) + 1
+        return {
+            "count": self.count(),
+            "engine": self.engine,
+            "location": str(self.directory),
+            "vector_dim": self.dim,
+            "with_vector": self._table.count_rows("vector IS NOT NULL") if self.count() else 0,
+            "with_caption": self._table.count_rows("caption != ''") if self.count() else 0,
+            "metadata_columns": self.metadata_columns(),
+            "models": {k: v for k, v in produced.items() if k != "source_kind"},
+            "source_kinds": produced["source_kind"],
+            "indexes": sorted(index.name for index in self._table.list_indices()),
+        }
+
+    # helpers ------------------------------------------------------------------------------
+
+    def _meta_fields(self, prefixed: bool = True) -> list[str]:
+        names = [name for name in self._table.schema.names if name.startswith(META_PREFIX)]
+        return names if prefixed else [name[len(META_PREFIX) :] for name in names]
+
+    def _add_metadata_columns(self, keys: set[str]) -> None:
+        missing = sorted(keys - set(self.metadata_columns()))
+        if missing:
+            self._table.add_columns({META_PREFIX + key: "CAST(NULL AS STRING)" for key in missing})
+
+    def _sql(self, where: str) -> str:
+        metadata = self.metadata_columns()
+        fields = {**FILTERABLE_FIELDS, **{name: "text" for name in metadata}}
+        node = parse_filter(where, fields)
+        text_fields = {name for name, kind in fields.items() if kind == "text"}
+        return to_sql(node, lambda name: META_PREFIX + name if name in metadata else name, text_fields)
+
+    def _row(self, record: AssetRecord, schema: pa.Schema) -> dict[str, Any]:
+        row: dict[str, Any] = {name: None for name in schema.names}
+        row.update(
+            id=record.id,
+            uri=record.uri,
+            sha256=record.sha256,
+            width=record.width,
+            height=record.height,
+            mime=record.mime,
+            source_kind=str(record.source_kind),
+            parent_uri=record.parent_uri,
+            page=record.page,
+            timestamp_s=record.timestamp_s,
+            ocr_text=record.ocr_text,
+            caption=record.caption,
+            ocr_tokens=search_tokens(record.ocr_text),
+            caption_tokens=search_tokens(record.caption),
+            pdq=record.pdq,
+            pdq_quality=record.pdq_quality,
+            thumbnail=record.thumbnail,
+            ocr_model=record.ocr_model,
+            caption_model=record.caption_model,
+            embed_model=record.embed_model,
+            ingested_at=record.ingested_at.astimezone(timezone.utc),
+            vector=None if record.vector is None else self._checked_vector(record).tolist(),
+        )
+        for key, value in record.metadata.items():
+            row[META_PREFIX + key] = value
+        return row
+
+    def _checked_vector(self, record: AssetRecord) -> Vector:
+        vector = np.asarray(record.vector, dtype=np.float32)
+        if vector.shape != (self.dim,):
+            raise StoreError(f"{record.uri}: vector has shape {vector.shape}, the collection holds {self.dim}-d vectors")
+        return vector
+
+    def _metadata_of(self, row: dict[str, Any]) -> dict[str, str]:
+        return {
+            name[len(META_PREFIX) :]: value
+            for name, value in row.items()
+            if name.startswith(META_PREFIX) and value is not None
+        }
+
+    def _record(self, row: dict[str, Any]) -> AssetRecord:
+        vector = row.get("vector")
+        return AssetRecord(
+            id=row["id"],
+            uri=row["uri"],
+            sha256=row["sha256"],
+            width=row["width"],
+            height=row["height"],
+            mime=row["mime"],
+            source_kind=SourceKind(row["source_kind"]),
+            ocr_text=row["ocr_text"] or "",
+            caption=row["caption"] or "",
+            pdq=row["pdq"] or "",
+            pdq_quality=row["pdq_quality"] or 0,
+            thumbnail=row["thumbnail"] or b"",
+            metadata=self._metadata_of(row),
+            ocr_model=row["ocr_model"] or "",
+            caption_model=row["caption_model"] or "",
+            embed_model=row["embed_model"] or "",
+            ingested_at=row["ingested_at"] or datetime.now(timezone.utc),
+            vector=None if vector is None else np.asarray(vector, dtype=np.float32),
+            parent_uri=row["parent_uri"],
+            page=row["page"],
+            timestamp_s=row["timestamp_s"],
+        )

@@ -1,0 +1,223 @@
+"""The Store contract as tests. An engine's test module subclasses StoreConformance and
+provides a `store` fixture returning an empty store with 8-d vectors."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+
+from pipeline.errors import BadInput
+from pipeline.records import AssetRecord, SourceKind, asset_id
+from pipeline.store.base import Fusion
+
+DIM = 8
+
+
+def unit(*components: float) -> np.ndarray:
+    vector = np.zeros(DIM, dtype=np.float32)
+    vector[: len(components)] = components
+    return vector / np.linalg.norm(vector)
+
+
+def make_record(
+    name: str,
+    ocr_text: str = "",
+    caption: str = "",
+    metadata: dict[str, str] | None = None,
+    vector: np.ndarray | None = None,
+    content: str | None = None,
+) -> AssetRecord:
+    sha = (content or name).encode().hex().ljust(64, "0")[:64]
+    return AssetRecord(
+        id=asset_id(sha),
+        uri=f"/collection/{name}.png",
+        sha256=sha,
+        width=640,
+        height=480,
+        mime="image/png",
+        source_kind=SourceKind.IMAGE,
+        ocr_text=ocr_text,
+        caption=caption,
+        pdq="ab" * 32,
+        pdq_quality=90,
+        thumbnail=b"\xff\xd8thumb",
+        metadata=metadata or {},
+        ocr_model="rapidocr",
+        caption_model="tiny-caption" if caption else "",
+        embed_model="tiny-embed" if vector is not None else "",
+        ingested_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+        vector=vector,
+    )
+
+
+class StoreConformance:
+    @pytest.fixture
+    def tickets(self):
+        return [
+            make_record("card", "Payment failed PF-4021 card declined by issuer", "checkout page error",
+                        {"category": "billing", "ticket_id": "SUP-1", "priority": "3", "created_at": "2025-03-01"},
+                        unit(1, 0)),
+            make_record("locked", "登录失败 错误代码 NB-1003 账户已锁定", "login screen",
+                        {"category": "login", "ticket_id": "SUP-2", "priority": "10", "created_at": "2024-11-20"},
+                        unit(0, 1)),
+            make_record("quota", "Sync error E-SYNC-507 storage quota exceeded", "",
+                        {"category": "sync", "ticket_id": "SUP-3", "priority": "1", "created_at": "2026-01-05"},
+                        unit(0.7, 0.7)),
+            make_record("mug", "", "a white ceramic coffee mug on a table", {"category": "product"}, None),
+        ]
+
+    def ids(self, results):
+        return [doc_id for doc_id, _ in results]
+
+    def test_empty_store(self, store):
+        assert store.count() == 0
+        assert store.keyword_search("anything", limit=5) == []
+        assert store.vector_search(unit(1), limit=5) == []
+        assert store.hybrid(text="anything", vector=unit(1), alpha=0.5, limit=5) == []
+
+    def test_round_trip_keeps_every_field(self, store, tickets):
+        store.upsert(tickets)
+        store.optimize()
+        assert store.count() == 4
+        (got,) = store.get([tickets[0].id])
+        want = tickets[0]
+        for field in ("id", "uri", "sha256", "width", "height", "mime", "source_kind", "ocr_text", "caption",
+                      "pdq", "pdq_quality", "thumbnail", "metadata", "ocr_model", "caption_model", "embed_model",
+                      "ingested_at"):
+            assert getattr(got, field) == getattr(want, field), field
+        np.testing.assert_allclose(got.vector, want.vector, atol=1e-6)
+        assert store.get([tickets[3].id])[0].vector is None
+
+    def test_get_keeps_the_order_asked_and_skips_missing(self, store, tickets):
+        store.upsert(tickets)
+        assert [r.id for r in store.get([tickets[2].id, "missing", tickets[0].id])] == [tickets[2].id, tickets[0].id]
+
+    def test_upsert_is_idempotent_and_updates_in_place(self, store, tickets):
+        store.upsert(tickets)
+        store.upsert(tickets)
+        assert store.count() == 4
+        changed = make_record("card", "Payment failed again", metadata={"category": "billing"})
+        store.upsert([changed])
+        assert store.count() == 4
+        assert store.get([changed.id])[0].ocr_text == "Payment failed again"
+
+    def test_new_content_at_the_same_uri_replaces_the_old_record(self, store, tickets):
+        store.upsert(tickets)
+        replacement = make_record("card", "new screenshot text", content="card-v2")
+        assert replacement.uri == tickets[0].uri and replacement.id != tickets[0].id
+        store.upsert([replacement])
+        assert store.count() == 4
+        assert store.get([tickets[0].id]) == []
+        assert [asset.id for asset in store.lookup(uris=[tickets[0].uri], ids=[])] == [replacement.id]
+
+    def test_lookup_by_uri_or_id(self, store, tickets):
+        store.upsert(tickets)
+        found = store.lookup(uris=[tickets[0].uri], ids=[tickets[1].id, "missing"])
+        assert {asset.id for asset in found} == {tickets[0].id, tickets[1].id}
+        by_id = {asset.id: asset for asset in found}
+        assert by_id[tickets[1].id].metadata["ticket_id"] == "SUP-2"
+        assert by_id[tickets[0].id].sha256 == tickets[0].sha256
+
+    def test_delete(self, store, tickets):
+        store.upsert(tickets)
+        assert store.delete([tickets[0].id, "missing"]) == 1
+        assert store.count() == 3
+        assert store.delete([]) == 0
+
+    def test_keyword_search_english_chinese_and_captions(self, store, tickets):
+        store.upsert(tickets)
+        store.optimize()
+        assert self.ids(store.keyword_search("declined card", limit=5))[0] == tickets[0].id
+        assert self.ids(store.keyword_search("失败", limit=5)) == [tickets[1].id]
+        assert self.ids(store.keyword_search("账户锁定", limit=5)) == [tickets[1].id]
+        assert self.ids(store.keyword_search("coffee mug", limit=5)) == [tickets[3].id]
+        assert self.ids(store.keyword_search("E-SYNC-507", limit=5))[0] == tickets[2].id
+        assert store.keyword_search("zebra", limit=5) == []
+
+    def test_keyword_scores_are_best_first(self, store, tickets):
+        store.upsert(tickets)
+        store.optimize()
+        scores = [score for _, score in store.keyword_search("error payment failed", limit=5)]
+        assert scores == sorted(scores, reverse=True) and scores[0] > 0
+
+    def test_vector_search_is_cosine_nearest_first_and_skips_missing_vectors(self, store, tickets):
+        store.upsert(tickets)
+        store.optimize()
+        results = store.vector_search(unit(1, 0.1), limit=10)
+        assert self.ids(results) == [tickets[0].id, tickets[2].id, tickets[1].id]
+        assert results[0][1] == pytest.approx(1 - float(unit(1, 0.1) @ unit(1, 0)), abs=1e-4)
+
+    def test_filters_on_metadata(self, store, tickets):
+        store.upsert(tickets)
+        assert store.count("category = 'billing'") == 1
+        assert store.count("category = 'billing' AND created_at >= '2025-01-01'") == 1
+        assert store.count("created_at >= '2025-01-01'") == 2
+        assert store.count("priority > 2") == 2  # numeric, not text, comparison: 10 > 2
+        assert store.count("category IN ('login', 'sync')") == 2
+        assert store.count("ticket_id LIKE 'SUP-%'") == 3
+        assert store.count("ticket_id IS NULL") == 1
+        assert store.count("NOT category = 'product' AND width = 640") == 3
+
+    def test_filters_apply_to_both_search_sides(self, store, tickets):
+        store.upsert(tickets)
+        store.optimize()
+        assert self.ids(store.keyword_search("error", limit=5, where="category = 'sync'")) == [tickets[2].id]
+        assert self.ids(store.vector_search(unit(1), limit=5, where="category = 'login'")) == [tickets[1].id]
+
+    def test_bad_filters_are_bad_input(self, store, tickets):
+        store.upsert(tickets)
+        with pytest.raises(BadInput, match="unknown field 'colour'"):
+            store.count("colour = 'red'")
+        with pytest.raises(BadInput, match="expected a value"):
+            store.keyword_search("x", limit=3, where="category =")
+
+    def test_new_metadata_column_on_an_existing_collection(self, store, tickets):
+        store.upsert(tickets)
+        store.upsert([make_record("new", "hello", metadata={"region": "EU"})])
+        assert "region" in store.metadata_columns()
+        assert store.count("region = 'EU'") == 1
+        assert store.get([tickets[0].id])[0].metadata == tickets[0].metadata
+
+    def test_hybrid_alpha_extremes_match_each_side(self, store, tickets):
+        store.upsert(tickets)
+        store.optimize()
+        query = unit(0, 1, 0.2)
+        keyword_only = store.hybrid(text="payment failed", vector=query, alpha=0.0, limit=3)
+        assert [hit.record.id for hit in keyword_only] == self.ids(store.keyword_search("payment failed", limit=3))
+        assert all(hit.scores.vector_distance is None for hit in keyword_only)
+        vector_only = store.hybrid(text="payment failed", vector=query, alpha=1.0, limit=3)
+        assert [hit.record.id for hit in vector_only] == self.ids(store.vector_search(query, limit=3))
+
+    def test_hybrid_explains_scores_and_fuses_both_sides(self, store, tickets):
+        store.upsert(tickets)
+        store.optimize()
+        hits = store.hybrid(text="payment failed", vector=unit(0, 1), alpha=0.5, limit=4)
+        by_id = {hit.record.id: hit for hit in hits}
+        assert set(by_id) == {tickets[0].id, tickets[1].id, tickets[2].id}
+        card, locked = by_id[tickets[0].id].scores, by_id[tickets[1].id].scores
+        assert card.bm25 is not None and card.bm25 > 0 and card.vector_distance is not None
+        assert locked.vector_distance == pytest.approx(0.0, abs=1e-5)
+        assert all(0.0 <= hit.scores.fused <= 1.0 for hit in hits)
+        assert [hit.scores.fused for hit in hits] == sorted((hit.scores.fused for hit in hits), reverse=True)
+
+    def test_hybrid_ranked_fusion_and_limit(self, store, tickets):
+        store.upsert(tickets)
+        store.optimize()
+        hits = store.hybrid(text="error", vector=unit(1), alpha=0.5, limit=2, fusion=Fusion.RANKED)
+        assert len(hits) == 2
+        assert all(hit.scores.fused <= 1 / 60 for hit in hits)
+
+    def test_hybrid_without_vector_is_keyword_search(self, store, tickets):
+        store.upsert(tickets)
+        store.optimize()
+        hits = store.hybrid(text="coffee", vector=None, alpha=0.0, limit=5)
+        assert [hit.record.id for hit in hits] == [tickets[3].id]
+
+    def test_stats(self, store, tickets):
+        store.upsert(tickets)
+        figures = store.stats()
+        assert figures["count"] == 4
+        assert figures["with_vector"] == 3
+        assert {"category", "ticket_id"} <= set(figures["metadata_columns"])

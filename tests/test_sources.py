@@ -1,0 +1,85 @@
+import json
+
+import pytest
+
+from pipeline.errors import BadInput
+from pipeline.sources import collect, read_manifest
+
+
+def test_folders_are_walked_recursively_and_files_kept(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    for name in ("a/one.png", "a/b/two.jpg", "three.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    collected = collect([tmp_path])
+    assert sorted(item.uri for item in collected.items) == sorted(
+        str((tmp_path / name).resolve()) for name in ("a/one.png", "a/b/two.jpg", "three.txt")
+    )
+    assert not collected.problems
+
+
+def test_missing_paths_are_problems_not_crashes(tmp_path):
+    collected = collect([tmp_path / "nope.png"])
+    assert [str(problem) for problem in collected.problems] == [f"{tmp_path / 'nope.png'}: no such file or folder"]
+
+
+def test_jsonl_manifest_resolves_paths_against_its_folder_and_keeps_metadata(tmp_path):
+    (tmp_path / "sub").mkdir()
+    manifest = tmp_path / "sub" / "m.jsonl"
+    rows = [
+        {"path": "img/a.png", "ticket_id": "SUP-1", "priority": 3, "urgent": True},
+        {"url": "https://example.com/x.jpg", "ticket_id": "SUP-2"},
+    ]
+    manifest.write_text("\n".join(json.dumps(row) for row in rows) + "\n\n")
+    collected = read_manifest(manifest)
+    assert not collected.problems
+    first, second = collected.items
+    assert first.uri == str((tmp_path / "sub" / "img" / "a.png").resolve())
+    assert first.metadata == {"ticket_id": "SUP-1", "priority": "3", "urgent": "true"}
+    assert second.uri == "https://example.com/x.jpg" and second.is_url
+    assert second.metadata == {"ticket_id": "SUP-2"}
+
+
+def test_csv_manifest(tmp_path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,ticket_id,category\na.png,SUP-1,billing\nb.png,,login\n")
+    items = read_manifest(manifest).items
+    assert [item.metadata for item in items] == [{"ticket_id": "SUP-1", "category": "billing"}, {"category": "login"}]
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ('{"ticket_id": "x"}', "exactly one of 'path' or 'url'"),
+        ('{"path": "a.png", "url": "https://e.com/a.png"}', "exactly one of 'path' or 'url'"),
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        ('{"path": "a.png", "uri": "x"}', "'uri' is reserved"),
+        ('{"path": "a.png", "bad name": "x"}', "column name 'bad name'"),
+        ('{"url": "ftp://e.com/a.png"}', "must be an http(s) URL"),
+        ('{"path": 5}', "path must be a string"),
+    ],
+)
+def test_bad_manifest_rows_are_named_with_their_line(tmp_path, line, reason):
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text('{"path": "good.png"}\n' + line + "\n")
+    collected = read_manifest(manifest)
+    assert len(collected.items) == 1
+    (problem,) = collected.problems
+    assert problem.source.startswith(f"{manifest} line 2")
+    assert reason in problem.reason
+
+
+def test_unusable_manifests_are_refused(tmp_path):
+    with pytest.raises(BadInput, match="manifest not found"):
+        read_manifest(tmp_path / "missing.jsonl")
+    other = tmp_path / "m.txt"
+    other.write_text("x")
+    with pytest.raises(BadInput, match="must be .jsonl or .csv"):
+        read_manifest(other)
+    header = tmp_path / "dup.csv"
+    header.write_text("path,a,a\nx.png,1,2\n")
+    with pytest.raises(BadInput, match="repeats column"):
+        read_manifest(header)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    assert [p.reason for p in read_manifest(empty).problems] == ["manifest has no rows"]
