@@ -42,3 +42,12 @@ def test_ann_index_is_built_once_the_table_is_large_enough(tmp_path):
     store.optimize()
     assert "vector_idx" in store.stats()["indexes"]
     assert store.vector_search(records[7].vector, limit=1)[0][0] == records[7].id
+
+
+def test_words_that_ocr_glued_together_are_still_found(tmp_path):
+    store = LanceStore(tmp_path, dim=DIM)
+    glued = make_record("vpn", "Connectionfailed ErrorVPN-809:Thenetworkconnection betweenyourcomputer")
+    store.upsert([glued, make_record("other", "network settings")])
+    store.optimize()
+    assert store.keyword_search("connection failed", limit=5)[0][0] == glued.id
+    assert store.keyword_search("your computer", limit=5)[0][0] == glued.id

@@ -1,8 +1,11 @@
-"""Text analysis for keyword search: Chinese is segmented into words, other text passes through.
+"""Text analysis for keyword search, applied to documents and queries alike.
 
-Both engines' simple tokenizers split on whitespace and punctuation, which leaves a run of
-Chinese characters as one token; segmenting with jieba first makes "登录失败" findable by
-"登录" or "失败". Documents and queries go through the same function.
+Both engines' simple tokenizers split on whitespace and punctuation, which fails on two
+things OCR produces all the time:
+- Chinese has no spaces: a run like "登录失败" would be one token, so it is segmented with
+  jieba and "登录" or "失败" find it.
+- RapidOCR often drops the spaces between English words ("Connectionfailed"); long letter
+  runs are split with wordninja and the parts are added beside the original token.
 """
 
 from __future__ import annotations
@@ -11,16 +14,27 @@ import logging
 import re
 
 import jieba
+import wordninja
 
 jieba.setLogLevel(logging.WARNING)
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _WORD = re.compile(r"\w", re.UNICODE)
+_LATIN_RUN = re.compile(r"[A-Za-z]{6,}")
 
 
 def search_tokens(text: str) -> str:
     """Space-separated search terms for ``text``."""
-    if not text or not _CJK.search(text):
+    if not text:
         return text
-    words = (word.strip() for word in jieba.cut_for_search(text))
-    return " ".join(word for word in words if word and _WORD.search(word))
+    if _CJK.search(text):
+        words = (word.strip() for word in jieba.cut_for_search(text))
+        text = " ".join(word for word in words if word and _WORD.search(word))
+    joined_parts = [part for run in _LATIN_RUN.findall(text) for part in _split_joined(run)]
+    return f"{text} {' '.join(joined_parts)}" if joined_parts else text
+
+
+def _split_joined(run: str) -> list[str]:
+    parts = wordninja.split(run)
+    # A one-letter piece means the run was a name or code, not words glued together.
+    return parts if len(parts) > 1 and all(len(part) >= 2 for part in parts) else []

@@ -1,0 +1,214 @@
+"""Command line: `python -m pipeline ingest | search | stats` (a stable contract, see ARCHITECTURE §7)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from pipeline.config import Settings
+from pipeline.errors import BadInput, VlsearchError
+from pipeline.images import read_image_file
+from pipeline.ingest import IngestReport, ItemResult, Outcome
+from pipeline.records import Hit
+from pipeline.search.searcher import SearchResult
+from pipeline.services import Services, build_services
+from pipeline.sources import collect
+from pipeline.store.base import Fusion
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="vlsearch: image-and-text hybrid search.")
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+CollectionOption = Annotated[
+    Optional[str], typer.Option("--collection", help="collection (table) name; default VLSEARCH_COLLECTION")
+]
+
+
+def _services(collection: str | None) -> Services:
+    overrides: dict[str, Any] = {"collection": collection} if collection else {}
+    services = build_services(Settings(**overrides))
+    for notice in services.models.notices:
+        err.print(f"[yellow]warning:[/yellow] {escape(notice)}")
+    return services
+
+
+def _fail(error: VlsearchError) -> typer.Exit:
+    err.print(f"[red]error:[/red] {escape(str(error))}")
+    return typer.Exit(2)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="image files or folders (recursive)")] = None,
+    manifest: Annotated[Optional[Path], typer.Option(help="JSONL or CSV: path or url + metadata columns")] = None,
+    collection: CollectionOption = None,
+) -> None:
+    """Ingest images: OCR, caption and embed them, then store them. Unchanged files are skipped."""
+    try:
+        collected = collect(paths or [], manifest)
+    except BadInput as error:
+        raise _fail(error) from error
+    if not collected.items and not collected.problems:
+        err.print("nothing to ingest: give image files, folders or --manifest")
+        raise typer.Exit(2)
+    try:
+        services = _services(collection)
+        report = _run_ingest(services, collected.items)
+    except VlsearchError as error:
+        raise _fail(error) from error
+    for problem in collected.problems:
+        report.results.append(ItemResult(problem.source, Outcome.FAILED, problem.reason))
+    _print_summary(report, services)
+    if report.count(Outcome.FAILED) and not any(
+        report.count(outcome) for outcome in (Outcome.ADDED, Outcome.UPDATED, Outcome.UNCHANGED)
+    ):
+        raise typer.Exit(1)
+
+
+def _run_ingest(services: Services, items: list) -> IngestReport:
+    columns = (
+        TextColumn("[bold]ingest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+    )
+    with Progress(*columns, console=err, transient=False) as progress:
+        task = progress.add_task("", total=len(items))
+
+        def advance(result: ItemResult) -> None:
+            progress.update(task, advance=1, description=escape(Path(result.source).name[:40]))
+
+        return services.ingestor().ingest(items, progress=advance)
+
+
+def _print_summary(report: IngestReport, services: Services) -> None:
+    summary = report.summary()
+    out.print(
+        f"added {summary['added']}, updated {summary['updated']}, unchanged {summary['unchanged']}, "
+        f"failed {summary['failed']}  ->  {services.store.count()} assets in "
+        f"{services.store.engine} ({services.models.mode} mode)"
+    )
+    for failure in report.failures:
+        out.print(f"  [red]failed[/red] {escape(failure.source)}: {escape(failure.reason)}")
+
+
+@app.command()
+def search(
+    text: Annotated[Optional[str], typer.Option("--text", help="what to look for")] = None,
+    image: Annotated[Optional[Path], typer.Option("--image", help="an image to look up (its text and look)")] = None,
+    alpha: Annotated[Optional[float], typer.Option(help="0 = keyword only, 1 = vector only")] = None,
+    limit: Annotated[int, typer.Option(help="number of hits")] = 10,
+    where: Annotated[Optional[str], typer.Option(help="filter, e.g. \"category = 'billing'\"")] = None,
+    fusion: Annotated[Optional[Fusion], typer.Option(help="relative (default) or ranked")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print hits as JSON")] = False,
+    collection: CollectionOption = None,
+) -> None:
+    """Hybrid search by text, by image, or both."""
+    try:
+        services = _services(collection)
+        settings = services.settings
+        query_image = (
+            read_image_file(image, max_bytes=settings.max_file_bytes, max_pixels=settings.max_image_pixels).image
+            if image
+            else None
+        )
+        result = services.searcher().search(
+            text=text,
+            image=query_image,
+            alpha=settings.alpha if alpha is None else alpha,
+            limit=limit,
+            where=where,
+            fusion=fusion or Fusion(settings.fusion),
+        )
+    except VlsearchError as error:
+        raise _fail(error) from error
+    if as_json:
+        sys.stdout.write(json.dumps([hit_json(hit) for hit in result.hits], ensure_ascii=False, indent=2) + "\n")
+        return
+    if not result.hits and services.store.count() == 0:
+        err.print("the collection is empty: add images first, e.g. python -m pipeline ingest --manifest samples/manifest.jsonl")
+    _print_hits(result)
+
+
+def hit_json(hit: Hit) -> dict[str, Any]:
+    record = hit.record
+    return {
+        "id": record.id,
+        "uri": record.uri,
+        "metadata": record.metadata,
+        "ocr_text": record.ocr_text,
+        "caption": record.caption,
+        "scores": {
+            "fused": hit.scores.fused,
+            "bm25": hit.scores.bm25,
+            "vector_distance": hit.scores.vector_distance,
+            "rerank": hit.scores.rerank,
+        },
+        "width": record.width,
+        "height": record.height,
+        "mime": record.mime,
+        "source_kind": str(record.source_kind),
+    }
+
+
+def _print_hits(result: SearchResult) -> None:
+    for notice in result.notices:
+        err.print(f"[yellow]note:[/yellow] {escape(notice)}")
+    if result.ocr_text:
+        out.print(f"[dim]text read from the query image:[/dim] {escape(result.ocr_text.replace(chr(10), ' ')[:200])}")
+    if not result.hits:
+        out.print("no hits")
+        return
+    for rank, hit in enumerate(result.hits, start=1):
+        record, scores = hit.record, hit.scores
+        figures = [f"fused {scores.fused:.3f}"]
+        if scores.bm25 is not None:
+            figures.append(f"bm25 {scores.bm25:.2f}")
+        if scores.vector_distance is not None:
+            figures.append(f"vector distance {scores.vector_distance:.3f}")
+        out.print(f"[bold]{rank}. {escape(Path(record.uri).name)}[/bold]  [dim]{', '.join(figures)}[/dim]")
+        metadata = " · ".join(f"{key}={_clip(value, 60)}" for key, value in record.metadata.items() if value)
+        if metadata:
+            out.print(f"   {escape(metadata)}")
+        snippet = _clip(record.caption or record.ocr_text, 160)
+        if snippet:
+            out.print(f"   [italic]{escape(snippet)}[/italic]")
+    out.print(f"[dim]alpha {result.alpha:g}, {result.fusion} fusion[/dim]")
+
+
+def _clip(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+@app.command()
+def stats(
+    as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
+    collection: CollectionOption = None,
+) -> None:
+    """How many assets, and which models produced them."""
+    try:
+        services = _services(collection)
+        figures = {**services.store.stats(), "mode": services.models.mode}
+    except VlsearchError as error:
+        raise _fail(error) from error
+    if as_json:
+        sys.stdout.write(json.dumps(figures, ensure_ascii=False, indent=2) + "\n")
+        return
+    for key, value in figures.items():
+        out.print(f"[bold]{key}[/bold]: {escape(str(value))}")
+
+
+def main() -> None:
+    # Notices reach the user through the CLI's own messages; logging is for real failures only.
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    app()

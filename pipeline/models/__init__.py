@@ -1,0 +1,147 @@
+"""Model roles (embedder, captioner) behind small protocols, and the factory that finds their weights.
+
+`load_models` only checks where the weights are; the heavy loading happens on first use.
+A role whose weights cannot be found is left out with a notice for the user, so the app
+runs in a reduced "OCR + keyword" mode instead of failing or inventing vectors.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+from pipeline.config import Settings
+from pipeline.errors import ModelUnavailable
+
+logger = logging.getLogger(__name__)
+
+Vectors = NDArray[np.float32]
+"""Shape (n, dim), rows L2-normalised."""
+
+
+@dataclass(frozen=True)
+class Query:
+    """A search query: text, image, or both."""
+
+    text: str | None = None
+    image: Image.Image | None = None
+
+
+class Embedder(Protocol):
+    """Maps images (documents) and queries into one vector space of `dim` dimensions."""
+
+    name: str
+    dim: int
+
+    def embed_documents(self, images: Sequence[Image.Image]) -> Vectors: ...
+
+    def embed_queries(self, queries: Sequence[Query]) -> Vectors: ...
+
+
+class Captioner(Protocol):
+    """Writes a short searchable caption for each image."""
+
+    name: str
+
+    def caption(self, images: Sequence[Image.Image]) -> list[str]: ...
+
+
+@dataclass
+class Models:
+    """The roles that could be set up, and plain-language notices about the ones that could not."""
+
+    embedder: Embedder | None
+    captioner: Captioner | None
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def mode(self) -> str:
+        """The search mode the available roles allow; with "partial" the notices say what is missing."""
+        if self.embedder is not None and self.captioner is not None:
+            return "full"
+        if self.embedder is None and self.captioner is None:
+            return "ocr+keyword"
+        return "partial"
+
+
+MODELS_OFF_NOTICE = (
+    "No captions, no vectors: search runs in OCR + keyword mode because models are turned off "
+    "(VLSEARCH_MODELS_ENABLED=false)."
+)
+LOSSES = {
+    ("embedder", "captioner"): "No captions, no vectors: search runs in OCR + keyword mode.",
+    ("embedder",): "No vectors (partial mode): search matches OCR text and captions by keyword only, "
+    "and image queries match by the text read from them.",
+    ("captioner",): "No captions (partial mode): new assets are indexed with their OCR text only.",
+}
+
+
+def load_models(settings: Settings) -> Models:
+    """Find the weights of each role without loading them; an unavailable role becomes None, explained in a notice."""
+    if not settings.models_enabled:
+        logger.warning(MODELS_OFF_NOTICE)
+        return Models(embedder=None, captioner=None, notices=[MODELS_OFF_NOTICE])
+
+    # Imported here so that a reduced-mode start never pays for torch.
+    from pipeline.models.captioner import QwenCaptioner
+    from pipeline.models.embedder import QwenEmbedder
+    from pipeline.models.loading import resolve_weights
+
+    missing: dict[str, tuple[ModelUnavailable, str | None]] = {}
+    embedder = _attempt(
+        "embedder",
+        lambda: resolve_weights(settings.embed_model),
+        lambda path: QwenEmbedder(settings.embed_model, path, settings),
+        missing,
+        fix="set VLSEARCH_EMBED_MODEL to a local directory of Qwen3-VL-Embedding weights",
+    )
+    captioner = _attempt(
+        "captioner",
+        lambda: resolve_weights(settings.caption_model),
+        lambda path: QwenCaptioner(settings.caption_model, path, settings),
+        missing,
+        fix="set VLSEARCH_CAPTION_MODEL to a local directory of Qwen3-VL-Instruct weights",
+    )
+    notices = [_notice(missing)] if missing else []
+    for notice in notices:
+        logger.warning(notice)
+    return Models(embedder=embedder, captioner=captioner, notices=notices)
+
+
+Role = TypeVar("Role")
+
+
+def _attempt(
+    role: str,
+    resolve: Callable[[], Path],
+    build: Callable[[Path], Role],
+    missing: dict[str, tuple[ModelUnavailable, str | None]],
+    *,
+    fix: str,
+) -> Role | None:
+    """Build one role; on failure record why, with the fix for missing weights (other reasons carry their own)."""
+    try:
+        path = resolve()
+    except ModelUnavailable as exc:
+        missing[role] = (exc, fix)
+        return None
+    try:
+        return build(path)
+    except ModelUnavailable as exc:
+        missing[role] = (exc, None)
+        return None
+
+
+def _notice(missing: dict[str, tuple[ModelUnavailable, str | None]]) -> str:
+    """One notice for the whole reduced mode: what is lost, each missing model and why, and how to fix it."""
+    reasons = dict.fromkeys(f"Model {exc.model!r} is unavailable: {exc.reason}." for exc, _ in missing.values())
+    fixes = [fix for _, fix in missing.values() if fix]
+    remedy = f" To enable {'them' if len(fixes) > 1 else 'it'}, {' and '.join(fixes)}." if fixes else ""
+    return f"{LOSSES[tuple(missing)]} {' '.join(reasons)}{remedy}"

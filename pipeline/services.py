@@ -1,0 +1,35 @@
+"""Wiring: the one place that builds real collaborators from settings (CLI and app share it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.config import Settings
+from pipeline.ingest import ImageLimits, Ingestor
+from pipeline.models import Models, load_models
+from pipeline.ocr import OcrEngine, RapidOcrEngine
+from pipeline.search.searcher import Searcher
+from pipeline.store import Store, build_store
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    ocr: OcrEngine
+    models: Models
+
+    def ingestor(self) -> Ingestor:
+        limits = ImageLimits(
+            max_bytes=self.settings.max_file_bytes,
+            max_pixels=self.settings.max_image_pixels,
+            thumbnail_px=self.settings.thumbnail_px,
+        )
+        return Ingestor(self.store, self.ocr, self.models.embedder, self.models.captioner, limits)
+
+    def searcher(self) -> Searcher:
+        return Searcher(self.store, self.ocr, self.models.embedder)
+
+
+def build_services(settings: Settings) -> Services:
+    return Services(settings=settings, store=build_store(settings), ocr=RapidOcrEngine(), models=load_models(settings))

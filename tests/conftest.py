@@ -1,0 +1,30 @@
+"""Shared fixtures: the tiny random-weight Qwen3-VL checkpoint and settings that point at it."""
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import Settings
+from tests.tiny_qwen import build_tiny_qwen3vl
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Qwen3-VL checkpoint directory, built once per test session."""
+    return build_tiny_qwen3vl(tmp_path_factory.mktemp("tiny-qwen3-vl"))
+
+
+@pytest.fixture
+def tiny_settings(tiny_qwen_dir: Path, tmp_path: Path) -> Settings:
+    """Settings that use the tiny checkpoint for every model role, on CPU, with small images."""
+    return Settings(
+        data_dir=tmp_path / "data",
+        models_enabled=True,
+        embed_model=str(tiny_qwen_dir),
+        caption_model=str(tiny_qwen_dir),
+        embed_dim=32,
+        device="cpu",
+        model_batch_size=4,
+        caption_max_new_tokens=8,
+        model_max_pixels=128 * 128,
+    )

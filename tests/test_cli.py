@@ -1,0 +1,125 @@
+"""End to end through the real command line, in reduced (OCR + keyword) mode, on samples/."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MANIFEST = ROOT / "samples" / "manifest.jsonl"
+QUERY_SCREENS = sorted((ROOT / "tests" / "data" / "query_screens").glob("*.jpg"))
+
+pytestmark = pytest.mark.slow
+
+
+def run(data_dir: Path, *args: str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "VLSEARCH_DATA_DIR": str(data_dir),
+        "HF_HUB_OFFLINE": "1",
+        "VLSEARCH_EMBED_MODEL": "Qwen/Qwen3-VL-Embedding-2B",
+        "VLSEARCH_CAPTION_MODEL": "Qwen/Qwen3-VL-2B-Instruct",
+        "HF_HOME": str(data_dir / "hf-empty"),  # no cached weights: the honest reduced mode
+        **(extra_env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def manifest_rows() -> list[dict[str, str]]:
+    return [json.loads(line) for line in MANIFEST.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("cli-data")
+    result = run(data_dir, "ingest", "--manifest", str(MANIFEST))
+    return data_dir, result
+
+
+def test_ingest_of_the_samples_adds_every_row_and_warns_once_about_reduced_mode(ingested):
+    _, result = ingested
+    assert result.returncode == 0, result.stderr
+    assert f"added {len(manifest_rows())}, updated 0, unchanged 0, failed 0" in result.stdout
+    assert "ocr+keyword mode" in result.stdout
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "OCR + keyword" in warnings[0], result.stderr
+
+
+def test_stats_json_counts_assets_and_what_produced_them(ingested):
+    data_dir, _ = ingested
+    result = run(data_dir, "stats", "--json")
+    figures = json.loads(result.stdout)
+    assert figures["count"] == len(manifest_rows())
+    assert figures["with_vector"] == 0 and figures["mode"] == "ocr+keyword"
+    assert figures["models"]["ocr_model"] == {"rapidocr": len(manifest_rows())}
+    assert {"ticket_id", "resolution", "category", "created_at"} <= set(figures["metadata_columns"])
+
+
+def test_reingest_reports_everything_unchanged(ingested):
+    data_dir, _ = ingested
+    result = run(data_dir, "ingest", "--manifest", str(MANIFEST))
+    assert result.returncode == 0
+    assert f"added 0, updated 0, unchanged {len(manifest_rows())}, failed 0" in result.stdout
+
+
+@pytest.mark.parametrize("screen", QUERY_SCREENS, ids=[path.stem for path in QUERY_SCREENS])
+def test_a_customers_screenshot_finds_its_ticket_first(ingested, screen):
+    data_dir, _ = ingested
+    result = run(data_dir, "search", "--image", str(screen), "--limit", "5", "--json")
+    assert result.returncode == 0, result.stderr
+    hits = json.loads(result.stdout)
+    assert hits[0]["metadata"]["ticket_id"] == screen.stem, [h["metadata"].get("ticket_id") for h in hits]
+
+
+def test_search_json_shape_and_filters(ingested):
+    data_dir, _ = ingested
+    result = run(data_dir, "search", "--text", "错误 失败", "--where", "language = 'zh'", "--limit", "50", "--json")
+    assert result.returncode == 0, result.stderr
+    hits = json.loads(result.stdout)
+    assert hits and all(hit["metadata"]["language"] == "zh" for hit in hits)
+    for hit in hits:
+        assert {"id", "uri", "metadata", "ocr_text", "caption", "scores"} <= hit.keys()
+        assert hit["scores"]["bm25"] is not None and hit["scores"]["vector_distance"] is None
+    fused = [hit["scores"]["fused"] for hit in hits]
+    assert fused == sorted(fused, reverse=True)
+
+
+def test_chinese_text_query(ingested):
+    data_dir, _ = ingested
+    hits = json.loads(run(data_dir, "search", "--text", "账户已锁定", "--json").stdout)
+    locked = [row["ticket_id"] for row in manifest_rows() if "NB-1003" == row.get("error_code")]
+    assert hits[0]["metadata"]["ticket_id"] in locked
+
+
+def test_human_output_shows_the_ticket(ingested):
+    data_dir, _ = ingested
+    result = run(data_dir, "search", "--text", "PF-4021 card declined", "--limit", "3")
+    assert result.returncode == 0 and "SUP-1042" in result.stdout
+
+
+def test_bad_filter_and_bad_query_image_are_clear_errors(ingested, tmp_path):
+    data_dir, _ = ingested
+    result = run(data_dir, "search", "--text", "x", "--where", "colour = 'red'")
+    assert result.returncode == 2
+    assert "filter \"colour = 'red'\": unknown field 'colour'" in result.stderr.replace("\n", " ")
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    result = run(data_dir, "search", "--image", str(broken))
+    assert result.returncode == 2 and "broken.png" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_folder_of_only_broken_files_exits_non_zero_naming_each(tmp_path):
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"")
+    (folder / "b.png").write_text("text")
+    result = run(tmp_path / "data", "ingest", str(folder))
+    assert result.returncode == 1
+    assert "a.jpg: empty file" in result.stdout and "b.png: not a supported image" in result.stdout
