@@ -120,6 +120,12 @@ class StoreConformance:
         assert by_id[tickets[1].id].metadata["ticket_id"] == "SUP-2"
         assert by_id[tickets[0].id].sha256 == tickets[0].sha256
 
+    def test_iter_ids_yields_every_id_once_in_batches(self, store, tickets):
+        store.upsert(tickets)
+        batches = list(store.iter_ids(batch_size=3))
+        assert [len(batch) for batch in batches] == [3, 1]
+        assert sorted(doc_id for batch in batches for doc_id in batch) == sorted(t.id for t in tickets)
+
     def test_delete(self, store, tickets):
         store.upsert(tickets)
         assert store.delete([tickets[0].id, "missing"]) == 1

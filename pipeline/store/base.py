@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -64,6 +64,9 @@ class Store(Protocol):
         """Remove by id; returns how many were removed."""
 
     def count(self, where: str | None = None) -> int: ...
+
+    def iter_ids(self, batch_size: int = 500) -> Iterator[list[str]]:
+        """Every stored id, in batches (for migration and maintenance)."""
 
     def metadata_columns(self) -> list[str]: ...
 

@@ -8,7 +8,7 @@ analysed copies of ocr_text and caption (see analyzer.py) with Lance's native BM
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -170,6 +170,12 @@ class LanceStore:
 
     def metadata_columns(self) -> list[str]:
         return self._meta_fields(prefixed=False)
+
+    def iter_ids(self, batch_size: int = 500) -> Iterator[list[str]]:
+        # All ids are read in one scan, so writes during the iteration cannot shift the batches.
+        ids = self._table.search().select(["id"]).limit(None).to_arrow().column("id").to_pylist()
+        for start in range(0, len(ids), batch_size):
+            yield ids[start : start + batch_size]
 
     def keyword_search(self, text: str, *, limit: int, where: str | None = None) -> list[tuple[str, float]]:
         terms = search_tokens(text)
