@@ -109,6 +109,12 @@ def search(
     limit: Annotated[int, typer.Option(help="number of hits")] = 10,
     where: Annotated[Optional[str], typer.Option(help="filter, e.g. \"category = 'billing'\"")] = None,
     fusion: Annotated[Optional[Fusion], typer.Option(help="relative (default) or ranked")] = None,
+    rerank: Annotated[
+        Optional[bool], typer.Option("--rerank/--no-rerank", help="rerank the top hits with the model (default: on with a GPU)")
+    ] = None,
+    min_relevance: Annotated[
+        Optional[float], typer.Option(help="with rerank: drop hits whose relevance probability is below this")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print hits as JSON")] = False,
     collection: CollectionOption = None,
 ) -> None:
@@ -128,10 +134,14 @@ def search(
             limit=limit,
             where=where,
             fusion=fusion or Fusion(settings.fusion),
+            rerank=settings.rerank if rerank is None else rerank,
+            min_relevance=settings.min_relevance if min_relevance is None else min_relevance,
         )
     except VlsearchError as error:
         raise _fail(error) from error
     if as_json:
+        for notice in result.notices:
+            err.print(f"[yellow]note:[/yellow] {escape(notice)}")
         sys.stdout.write(json.dumps([hit_json(hit) for hit in result.hits], ensure_ascii=False, indent=2) + "\n")
         return
     if not result.hits and services.store.count() == 0:
@@ -166,11 +176,12 @@ def _print_hits(result: SearchResult) -> None:
     if result.ocr_text:
         out.print(f"[dim]text read from the query image:[/dim] {escape(result.ocr_text.replace(chr(10), ' ')[:200])}")
     if not result.hits:
-        out.print("no hits")
+        out.print("no hits" if not result.dropped_below_cutoff else "no confident match: every hit was below the cutoff")
         return
     for rank, hit in enumerate(result.hits, start=1):
         record, scores = hit.record, hit.scores
-        figures = [f"fused {scores.fused:.3f}"]
+        figures = [] if scores.rerank is None else [f"relevance {scores.rerank:.2f}"]
+        figures.append(f"fused {scores.fused:.3f}")
         if scores.bm25 is not None:
             figures.append(f"bm25 {scores.bm25:.2f}")
         if scores.vector_distance is not None:
@@ -182,7 +193,8 @@ def _print_hits(result: SearchResult) -> None:
         snippet = _clip(record.caption or record.ocr_text, 160)
         if snippet:
             out.print(f"   [italic]{escape(snippet)}[/italic]")
-    out.print(f"[dim]alpha {result.alpha:g}, {result.fusion} fusion[/dim]")
+    reranked = f", {result.reranked} reranked" if result.reranked else ""
+    out.print(f"[dim]alpha {result.alpha:g}, {result.fusion} fusion{reranked}[/dim]")
 
 
 def _clip(text: str, width: int) -> str:

@@ -42,6 +42,16 @@ class Settings(BaseSettings):
     caption_language: str = "English"
     caption_max_new_tokens: int = Field(64, ge=1)
 
+    # rerank
+    rerank: bool | None = Field(
+        None, description="rerank by default; unset = only when the reranker runs on a GPU (seconds per pair on CPU)"
+    )
+    rerank_depth: int = Field(20, ge=1, le=200, description="how many fused hits are reranked")
+    rerank_batch_size: int = Field(4, ge=1, description="query-document pairs per forward pass")
+    rerank_max_pixels: int = Field(448 * 448, ge=32 * 32, description="document image pixels fed to the reranker")
+    rerank_budget_s: float = Field(20.0, gt=0, description="time allowed for reranking one query")
+    min_relevance: float | None = Field(None, ge=0.0, le=1.0, description="drop reranked hits below this probability")
+
     # images
     max_file_bytes: int = Field(50 * 1024 * 1024, ge=1)
     max_image_pixels: int = Field(89_478_485, ge=1, description="decompression-bomb limit")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pipeline.config import Settings
 from pipeline.ingest import ImageLimits, Ingestor
 from pipeline.models import Models, load_models
 from pipeline.ocr import OcrEngine, RapidOcrEngine
+from pipeline.search.rerank import RerankCache, RerankStage
 from pipeline.search.searcher import Searcher
 from pipeline.store import Store, build_store
 
@@ -18,6 +19,7 @@ class Services:
     store: Store
     ocr: OcrEngine
     models: Models
+    rerank_cache: RerankCache = field(default_factory=RerankCache)
 
     def ingestor(self) -> Ingestor:
         limits = ImageLimits(
@@ -28,7 +30,17 @@ class Services:
         return Ingestor(self.store, self.ocr, self.models.embedder, self.models.captioner, limits)
 
     def searcher(self) -> Searcher:
-        return Searcher(self.store, self.ocr, self.models.embedder)
+        stage = None
+        if self.models.reranker is not None:
+            stage = RerankStage(
+                self.models.reranker,
+                depth=self.settings.rerank_depth,
+                batch_size=self.settings.rerank_batch_size,
+                budget_s=self.settings.rerank_budget_s,
+                max_file_bytes=self.settings.max_file_bytes,
+                cache=self.rerank_cache,
+            )
+        return Searcher(self.store, self.ocr, self.models.embedder, stage)
 
 
 def build_services(settings: Settings) -> Services:

@@ -22,6 +22,7 @@ def tiny_settings(tiny_qwen_dir: Path, tmp_path: Path) -> Settings:
         models_enabled=True,
         embed_model=str(tiny_qwen_dir),
         caption_model=str(tiny_qwen_dir),
+        rerank_model=str(tiny_qwen_dir),
         embed_dim=32,
         device="cpu",
         model_batch_size=4,

@@ -1,4 +1,4 @@
-"""Model roles (embedder, captioner) behind small protocols, and the factory that finds their weights.
+"""Model roles (embedder, captioner, reranker) behind small protocols, and the factory that finds their weights.
 
 `load_models` only checks where the weights are; the heavy loading happens on first use.
 A role whose weights cannot be found is left out with a notice for the user, so the app
@@ -53,17 +53,36 @@ class Captioner(Protocol):
     def caption(self, images: Sequence[Image.Image]) -> list[str]: ...
 
 
+@dataclass(frozen=True)
+class RerankDocument:
+    """What the reranker sees of a stored asset: its image (if at hand) and the text indexed with it."""
+
+    image: Image.Image | None
+    caption: str = ""
+    ocr_text: str = ""
+
+
+class Reranker(Protocol):
+    """Judges query-document pairs with a calibrated relevance probability, usable as an absolute cutoff."""
+
+    name: str
+    accelerated: bool  # on a GPU; search reranks by default only then
+
+    def score(self, query: Query, documents: Sequence[RerankDocument]) -> list[float]: ...
+
+
 @dataclass
 class Models:
     """The roles that could be set up, and plain-language notices about the ones that could not."""
 
     embedder: Embedder | None
     captioner: Captioner | None
+    reranker: Reranker | None = None
     notices: list[str] = field(default_factory=list)
 
     @property
     def mode(self) -> str:
-        """The search mode the available roles allow; with "partial" the notices say what is missing."""
+        """The search mode the embedder and captioner allow (rerank only reorders); notices say what is missing."""
         if self.embedder is not None and self.captioner is not None:
             return "full"
         if self.embedder is None and self.captioner is None:
@@ -72,14 +91,22 @@ class Models:
 
 
 MODELS_OFF_NOTICE = (
-    "No captions, no vectors: search runs in OCR + keyword mode because models are turned off "
+    "No captions, no vectors, no rerank: search runs in OCR + keyword mode because models are turned off "
     "(VLSEARCH_MODELS_ENABLED=false)."
 )
+NO_RERANK = "hits keep their fused order and carry no relevance probability"
+# Keyed by the missing roles, in the order load_models tries them.
 LOSSES = {
+    ("embedder", "captioner", "reranker"): "No captions, no vectors, no rerank: search runs in OCR + keyword mode.",
     ("embedder", "captioner"): "No captions, no vectors: search runs in OCR + keyword mode.",
+    ("embedder", "reranker"): "No vectors, no rerank (partial mode): search matches OCR text and captions by "
+    f"keyword only, image queries match by the text read from them, and {NO_RERANK}.",
     ("embedder",): "No vectors (partial mode): search matches OCR text and captions by keyword only, "
     "and image queries match by the text read from them.",
+    ("captioner", "reranker"): "No captions, no rerank (partial mode): new assets are indexed with their OCR text "
+    f"only, and {NO_RERANK}.",
     ("captioner",): "No captions (partial mode): new assets are indexed with their OCR text only.",
+    ("reranker",): f"No rerank: {NO_RERANK}.",
 }
 
 
@@ -93,6 +120,7 @@ def load_models(settings: Settings) -> Models:
     from pipeline.models.captioner import QwenCaptioner
     from pipeline.models.embedder import QwenEmbedder
     from pipeline.models.loading import resolve_weights
+    from pipeline.models.reranker import QwenReranker
 
     missing: dict[str, tuple[ModelUnavailable, str | None]] = {}
     embedder = _attempt(
@@ -109,10 +137,17 @@ def load_models(settings: Settings) -> Models:
         missing,
         fix="set VLSEARCH_CAPTION_MODEL to a local directory of Qwen3-VL-Instruct weights",
     )
+    reranker = _attempt(
+        "reranker",
+        lambda: resolve_weights(settings.rerank_model),
+        lambda path: QwenReranker(settings.rerank_model, path, settings),
+        missing,
+        fix="set VLSEARCH_RERANK_MODEL to a local directory of Qwen3-VL-Reranker or Qwen3-VL-Instruct weights",
+    )
     notices = [_notice(missing)] if missing else []
     for notice in notices:
         logger.warning(notice)
-    return Models(embedder=embedder, captioner=captioner, notices=notices)
+    return Models(embedder=embedder, captioner=captioner, reranker=reranker, notices=notices)
 
 
 Role = TypeVar("Role")

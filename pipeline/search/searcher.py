@@ -1,4 +1,4 @@
-"""Search: plan the query, run the store's hybrid search, explain the result."""
+"""Search: plan the query, run the store's hybrid search, rerank, explain the result."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from pipeline.errors import BadInput
-from pipeline.models import Embedder
+from pipeline.models import Embedder, Query
 from pipeline.ocr import OcrEngine
 from pipeline.records import Hit
 from pipeline.search.planner import plan_query
+from pipeline.search.rerank import RerankStage
 from pipeline.store.base import Fusion, Store
 
 MAX_LIMIT = 1000
+NO_RERANKER = "rerank unavailable: no reranker model is loaded (see VLSEARCH_RERANK_MODEL); hits keep their fused order"
 
 
 @dataclass
@@ -24,13 +26,19 @@ class SearchResult:
     alpha: float
     fusion: Fusion
     notices: list[str] = field(default_factory=list)
+    reranked: int = 0
+    rerank_partial: bool = False
+    dropped_below_cutoff: int = 0
 
 
 class Searcher:
-    def __init__(self, store: Store, ocr: OcrEngine, embedder: Embedder | None) -> None:
+    def __init__(
+        self, store: Store, ocr: OcrEngine, embedder: Embedder | None, rerank: RerankStage | None = None
+    ) -> None:
         self.store = store
         self.ocr = ocr
         self.embedder = embedder
+        self.rerank = rerank
 
     def search(
         self,
@@ -41,11 +49,15 @@ class Searcher:
         limit: int = 10,
         where: str | None = None,
         fusion: Fusion = Fusion.RELATIVE,
+        rerank: bool | None = None,
+        min_relevance: float | None = None,
     ) -> SearchResult:
         if not 0.0 <= alpha <= 1.0:
             raise BadInput("alpha", f"{alpha} is outside [0, 1] (0 = keyword only, 1 = vector only)")
         if not 1 <= limit <= MAX_LIMIT:
             raise BadInput("limit", f"{limit} is outside 1..{MAX_LIMIT}")
+        if min_relevance is not None and not 0.0 <= min_relevance <= 1.0:
+            raise BadInput("min relevance", f"{min_relevance} is not a probability in [0, 1]")
         plan = plan_query(text=text, image=image, ocr=self.ocr, embedder=self.embedder)
         notices = list(plan.notices)
         effective_alpha = alpha
@@ -55,19 +67,41 @@ class Searcher:
             notices.append("OCR + keyword mode: no embedding model, so results are ranked by BM25 only")
         elif not plan.keyword_text:
             effective_alpha = 1.0
+        if rerank is None:
+            # Default: rerank on a GPU, or when a cutoff asks for probabilities.
+            rerank = self.rerank is not None and (self.rerank.reranker.accelerated or min_relevance is not None)
+        stage = self.rerank if rerank else None
+        if rerank and stage is None:
+            notices.append(NO_RERANKER)
         hits = self.store.hybrid(
             text=plan.keyword_text,
             vector=plan.vector,
             alpha=effective_alpha,
-            limit=limit,
+            limit=max(limit, stage.depth) if stage else limit,
             where=where,
             fusion=fusion,
         )
-        return SearchResult(
-            hits=hits,
+        result = SearchResult(
+            hits=hits[:limit],
             keyword_text=plan.keyword_text,
             ocr_text=plan.ocr_text,
             alpha=effective_alpha,
             fusion=fusion,
             notices=notices,
         )
+        if stage is not None:
+            outcome = stage.apply(Query(text=(text or "").strip() or None, image=image), hits, min_relevance=min_relevance)
+            result.hits = outcome.hits[:limit]
+            result.reranked = outcome.scored
+            result.rerank_partial = outcome.partial
+            result.dropped_below_cutoff = outcome.dropped
+            if outcome.error:
+                notices.append(f"rerank stopped: {outcome.error}; the rest keep their fused order")
+            elif outcome.partial:
+                notices.append(
+                    f"partially reranked: {outcome.scored} of {min(len(hits), stage.depth)} hits scored within the "
+                    f"{stage.budget_s:g} s budget; the rest keep their fused order"
+                )
+        elif min_relevance is not None:
+            notices.append("the relevance cutoff needs rerank, so it was not applied")
+        return result
