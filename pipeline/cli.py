@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import typer
 from rich.console import Console
@@ -21,6 +21,7 @@ from pipeline.records import Hit
 from pipeline.search.searcher import SearchResult
 from pipeline.services import Services, build_services
 from pipeline.sources import collect
+from pipeline.store import build_store
 from pipeline.store.base import Fusion
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="vlsearch: image-and-text hybrid search.")
@@ -200,6 +201,43 @@ def _print_hits(result: SearchResult) -> None:
 def _clip(text: str, width: int) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+Engine = Literal["lancedb", "weaviate"]
+
+
+@app.command()
+def migrate(
+    to: Annotated[Engine, typer.Option("--to", help="target engine")],
+    source: Annotated[Engine, typer.Option("--from", help="source engine")] = "lancedb",
+    batch_size: Annotated[int, typer.Option(min=1, help="records per batch")] = 200,
+    collection: CollectionOption = None,
+) -> None:
+    """Copy a collection to another engine without recomputing OCR, captions or vectors (resumable)."""
+    from pipeline.store.migrate import migrate as copy_collection
+
+    if to == source:
+        err.print(f"--from and --to are both {to}: nothing to do")
+        raise typer.Exit(2)
+    overrides: dict[str, Any] = {"collection": collection} if collection else {}
+    try:
+        origin = build_store(Settings(**overrides, store=source))
+        target = build_store(Settings(**overrides, store=to))
+        with Progress(TextColumn("[bold]migrate"), BarColumn(), MofNCompleteColumn(), console=err) as progress:
+            task = progress.add_task("", total=origin.count())
+            report = copy_collection(
+                origin, target, batch_size=batch_size, progress=lambda r: progress.update(task, completed=r.done)
+            )
+    except VlsearchError as error:
+        raise _fail(error) from error
+    out.print(
+        f"copied {report.copied}, already there {report.skipped}, gone from the source {report.vanished}, "
+        f"failed {len(report.failed)}  ->  {target.count()} assets in {target.engine}"
+    )
+    for uri, reason in report.failed:
+        out.print(f"  [red]failed[/red] {escape(uri)}: {escape(reason)}")
+    if report.failed:
+        raise typer.Exit(1)
 
 
 @app.command()

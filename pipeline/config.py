@@ -28,6 +28,13 @@ class Settings(BaseSettings):
     collection: str = Field("assets", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
     weaviate_url: str | None = None
     weaviate_api_key: SecretStr | None = None
+    weaviate_grpc_port: int | None = Field(None, ge=1, le=65535, description="gRPC port on the Weaviate host; 50051")
+    weaviate_timeout_s: float = Field(30.0, gt=0, description="per-query timeout")
+    weaviate_ready_timeout_s: float = Field(30.0, ge=0, description="how long to wait for Weaviate at startup")
+    weaviate_schema_file: Path | None = Field(None, description="collection definition; weaviate/collection.toml")
+    weaviate_quantization: Literal["none", "rq", "sq", "pq", "bq"] | None = None
+    weaviate_replication_factor: int | None = Field(None, ge=1)
+    weaviate_shards: int | None = Field(None, ge=1)
     ann_min_rows: int = Field(10_000, ge=256, description="build the ANN index once the table is this large")
 
     # models (Hugging Face id or local directory)

@@ -22,6 +22,25 @@ def build_store(settings: Settings) -> Store:
                 ann_min_rows=settings.ann_min_rows,
             )
         case "weaviate":
-            raise StoreError("the Weaviate engine is not available in this release; use VLSEARCH_STORE=lancedb")
+            from pipeline.store.weaviate_engine import WeaviateStore
+            from pipeline.store.weaviate_schema import load_spec
+
+            if not settings.weaviate_url:
+                raise StoreError("VLSEARCH_STORE=weaviate needs VLSEARCH_WEAVIATE_URL, e.g. http://localhost:8080")
+            spec = load_spec(settings.weaviate_schema_file).with_overrides(
+                quantization=settings.weaviate_quantization,
+                replication_factor=settings.weaviate_replication_factor,
+                shard_count=settings.weaviate_shards,
+            )
+            return WeaviateStore(
+                settings.weaviate_url,
+                api_key=settings.weaviate_api_key.get_secret_value() if settings.weaviate_api_key else None,
+                grpc_port=settings.weaviate_grpc_port,
+                collection=settings.collection,
+                dim=settings.embed_dim,
+                spec=spec,
+                timeout_s=settings.weaviate_timeout_s,
+                ready_timeout_s=settings.weaviate_ready_timeout_s,
+            )
         case other:
             raise ValueError(f"unknown engine {other!r}")
