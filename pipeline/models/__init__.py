@@ -119,29 +119,19 @@ def load_models(settings: Settings) -> Models:
     # Imported here so that a reduced-mode start never pays for torch.
     from pipeline.models.captioner import QwenCaptioner
     from pipeline.models.embedder import QwenEmbedder
-    from pipeline.models.loading import resolve_weights
     from pipeline.models.reranker import QwenReranker
 
     missing: dict[str, tuple[ModelUnavailable, str | None]] = {}
     embedder = _attempt(
-        "embedder",
-        lambda: resolve_weights(settings.embed_model),
-        lambda path: QwenEmbedder(settings.embed_model, path, settings),
-        missing,
+        "embedder", settings.embed_model, QwenEmbedder, settings, missing,
         fix="set VLSEARCH_EMBED_MODEL to a local directory of Qwen3-VL-Embedding weights",
     )
     captioner = _attempt(
-        "captioner",
-        lambda: resolve_weights(settings.caption_model),
-        lambda path: QwenCaptioner(settings.caption_model, path, settings),
-        missing,
+        "captioner", settings.caption_model, QwenCaptioner, settings, missing,
         fix="set VLSEARCH_CAPTION_MODEL to a local directory of Qwen3-VL-Instruct weights",
     )
     reranker = _attempt(
-        "reranker",
-        lambda: resolve_weights(settings.rerank_model),
-        lambda path: QwenReranker(settings.rerank_model, path, settings),
-        missing,
+        "reranker", settings.rerank_model, QwenReranker, settings, missing,
         fix="set VLSEARCH_RERANK_MODEL to a local directory of Qwen3-VL-Reranker or Qwen3-VL-Instruct weights",
     )
     notices = [_notice(missing)] if missing else []
@@ -155,20 +145,23 @@ Role = TypeVar("Role")
 
 def _attempt(
     role: str,
-    resolve: Callable[[], Path],
-    build: Callable[[Path], Role],
+    model: str,
+    build: Callable[[str, Path, Settings], Role],
+    settings: Settings,
     missing: dict[str, tuple[ModelUnavailable, str | None]],
     *,
     fix: str,
 ) -> Role | None:
     """Build one role; on failure record why, with the fix for missing weights (other reasons carry their own)."""
+    from pipeline.models.loading import resolve_weights
+
     try:
-        path = resolve()
+        path = resolve_weights(model)
     except ModelUnavailable as exc:
         missing[role] = (exc, fix)
         return None
     try:
-        return build(path)
+        return build(model, path, settings)
     except ModelUnavailable as exc:
         missing[role] = (exc, None)
         return None
