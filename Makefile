@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test
+.PHONY: demo test screenshots
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -14,3 +14,8 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Refresh docs/screenshots from the demo collection (needs /usr/bin/chromium).
+screenshots: $(VENV)/.installed
+	VLSEARCH_DATA_DIR=data/demo $(PY) -m pipeline ingest --manifest samples/manifest.jsonl
+	$(PY) scripts/app_screenshots.py --data-dir data/demo --out docs/screenshots

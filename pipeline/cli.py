@@ -16,11 +16,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from pipeline.config import Settings
 from pipeline.errors import BadInput, VlsearchError
 from pipeline.images import read_image_file
-from pipeline.ingest import IngestReport, ItemResult, Outcome
+from pipeline.ingest import IngestReport, ItemResult, Outcome, ingest_collected
 from pipeline.records import Hit
 from pipeline.search.searcher import SearchResult
 from pipeline.services import Services, build_services
-from pipeline.sources import collect
+from pipeline.sources import Collected, collect
 from pipeline.store import build_store
 from pipeline.store.base import Fusion
 
@@ -62,11 +62,9 @@ def ingest(
         raise typer.Exit(2)
     try:
         services = _services(collection)
-        report = _run_ingest(services, collected.items)
+        report = _run_ingest(services, collected)
     except VlsearchError as error:
         raise _fail(error) from error
-    for problem in collected.problems:
-        report.results.append(ItemResult(problem.source, Outcome.FAILED, problem.reason))
     _print_summary(report, services)
     if report.count(Outcome.FAILED) and not any(
         report.count(outcome) for outcome in (Outcome.ADDED, Outcome.UPDATED, Outcome.UNCHANGED)
@@ -74,7 +72,7 @@ def ingest(
         raise typer.Exit(1)
 
 
-def _run_ingest(services: Services, items: list) -> IngestReport:
+def _run_ingest(services: Services, collected: Collected) -> IngestReport:
     columns = (
         TextColumn("[bold]ingest"),
         BarColumn(),
@@ -83,12 +81,12 @@ def _run_ingest(services: Services, items: list) -> IngestReport:
         TextColumn("{task.description}"),
     )
     with Progress(*columns, console=err, transient=False) as progress:
-        task = progress.add_task("", total=len(items))
+        task = progress.add_task("", total=len(collected.items) + len(collected.problems))
 
         def advance(result: ItemResult) -> None:
             progress.update(task, advance=1, description=escape(Path(result.source).name[:40]))
 
-        return services.ingestor().ingest(items, progress=advance)
+        return ingest_collected(services.ingestor(), collected, progress=advance)
 
 
 def _print_summary(report: IngestReport, services: Services) -> None:

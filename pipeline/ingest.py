@@ -19,7 +19,7 @@ from pipeline.images import DecodedImage, decode_image, pdq_hash, read_image_fil
 from pipeline.models import Captioner, Embedder
 from pipeline.ocr import OcrEngine
 from pipeline.records import AssetRecord, SourceKind, Vector, asset_id
-from pipeline.sources import SourceItem
+from pipeline.sources import Collected, SourceItem
 from pipeline.store.base import Store, StoredAsset
 
 log = logging.getLogger(__name__)
@@ -234,3 +234,15 @@ class Ingestor:
         for record in records:
             record.metadata = metadata[record.id]
         return records
+
+
+def ingest_collected(ingestor: Ingestor, collected: Collected, progress: Progress | None = None) -> IngestReport:
+    """Ingest what was collected and report the inputs that could not be read as failures beside the rest."""
+    report = IngestReport()
+    for problem in collected.problems:
+        failure = ItemResult(problem.source, Outcome.FAILED, problem.reason)
+        report.results.append(failure)
+        if progress is not None:
+            progress(failure)
+    report.results.extend(ingestor.ingest(collected.items, progress).results)
+    return report

@@ -227,3 +227,11 @@ class StoreConformance:
         assert figures["count"] == 4
         assert figures["with_vector"] == 3
         assert {"category", "ticket_id"} <= set(figures["metadata_columns"])
+
+    def test_distinct_values_most_frequent_first(self, store, tickets):
+        store.upsert([*tickets, make_record("receipt", "Total 12.00", metadata={"category": "billing", "ticket_id": ""})])
+        assert store.distinct_values("category") == [("billing", 2), ("login", 1), ("product", 1), ("sync", 1)]
+        assert store.distinct_values("category", limit=2) == [("billing", 2), ("login", 1)]
+        assert store.distinct_values("ticket_id") == [("SUP-1", 1), ("SUP-2", 1), ("SUP-3", 1)]  # no "" and no null
+        with pytest.raises(BadInput, match="not a metadata column"):
+            store.distinct_values("colour")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from pipeline.errors import BadInput
 from pipeline.records import AssetRecord, Hit, Vector
 
 # Built-in record fields a filter may use, with their kinds; metadata columns are text.
@@ -70,6 +71,9 @@ class Store(Protocol):
 
     def metadata_columns(self) -> list[str]: ...
 
+    def distinct_values(self, column: str, limit: int = 200) -> list[tuple[str, int]]:
+        """Non-empty values of a metadata column with how many assets hold each (for filter pickers and facets)."""
+
     def keyword_search(self, text: str, *, limit: int, where: str | None = None) -> list[tuple[str, float]]:
         """BM25 over ocr_text and caption: (id, score), best first."""
 
@@ -92,3 +96,15 @@ class Store(Protocol):
         """Bring indexes up to date after writes."""
 
     def stats(self) -> dict[str, object]: ...
+
+
+def top_values(counts: Mapping[str, int], limit: int) -> list[tuple[str, int]]:
+    """Most frequent first, ties by value, so both engines list facet values in the same order."""
+    ranked = sorted(((value, count) for value, count in counts.items() if value), key=lambda item: (-item[1], item[0]))
+    return ranked[:limit]
+
+
+def check_column(column: str, known: Sequence[str]) -> None:
+    """Refuse a column the collection does not have, naming the ones it has."""
+    if column not in known:
+        raise BadInput(f"column {column!r}", f"not a metadata column (known: {', '.join(known) or 'none'})")

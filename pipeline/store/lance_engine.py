@@ -16,13 +16,14 @@ from typing import Any
 import lancedb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from lancedb.index import FTS, IvfHnswSq
 from lancedb.query import MultiMatchQuery
 
 from pipeline.errors import StoreError
 from pipeline.records import AssetRecord, Hit, SourceKind, Vector
 from pipeline.store.analyzer import search_tokens
-from pipeline.store.base import FILTERABLE_FIELDS, Fusion, StoredAsset
+from pipeline.store.base import FILTERABLE_FIELDS, Fusion, StoredAsset, check_column, top_values
 from pipeline.store.filters import parse_filter, to_sql
 from pipeline.store.hybrid import hybrid_search
 
@@ -170,6 +171,14 @@ class LanceStore:
 
     def metadata_columns(self) -> list[str]:
         return self._meta_fields(prefixed=False)
+
+    def distinct_values(self, column: str, limit: int = 200) -> list[tuple[str, int]]:
+        check_column(column, self.metadata_columns())
+        if not self.count():
+            return []
+        values = self._table.search().select([META_PREFIX + column]).limit(None).to_arrow().column(0)
+        counted = pc.value_counts(values.drop_null()).to_pylist()
+        return top_values({item["values"]: item["counts"] for item in counted}, limit)
 
     def iter_ids(self, batch_size: int = 500) -> Iterator[list[str]]:
         # All ids are read in one scan, so writes during the iteration cannot shift the batches.

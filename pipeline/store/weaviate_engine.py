@@ -42,7 +42,7 @@ from pipeline.errors import BadInput, StoreError
 from pipeline.records import AssetRecord, Hit, Scores, SourceKind, Vector
 from pipeline.search.fusion import RANK_CONSTANT
 from pipeline.store.analyzer import search_tokens
-from pipeline.store.base import Fusion, StoredAsset
+from pipeline.store.base import Fusion, StoredAsset, check_column, top_values
 from pipeline.store.weaviate_filters import numeric_value, parse_weaviate_filter
 from pipeline.store.weaviate_schema import CollectionSpec, PropertySpec, create_arguments, load_spec
 
@@ -405,6 +405,17 @@ class WeaviateStore:
 
     def metadata_columns(self) -> list[str]:
         return list(self._refresh_columns())
+
+    def distinct_values(self, column: str, limit: int = 200) -> list[tuple[str, int]]:
+        if column not in self._known_columns():
+            check_column(column, self._refresh_columns())
+        group_by = GroupByAggregate(prop=self.spec.metadata_prefix + column, limit=limit + 1)  # +1: "" may be a group
+        result = self._query(lambda: self._collection.aggregate.over_all(group_by=group_by, total_count=True))
+        counts: dict[str, int] = {}
+        for group in result.groups:
+            value = str(group.grouped_by.value or "")
+            counts[value] = counts.get(value, 0) + int(group.total_count or 0)
+        return top_values(counts, limit)
 
     def keyword_search(self, text: str, *, limit: int, where: str | None = None) -> list[tuple[str, float]]:
         terms = search_tokens(text).strip()

@@ -1,0 +1,69 @@
+"""Images uploaded through the app: checked like every other input, and kept durably when ingested.
+
+An ingested upload is written to data_dir/uploads/<sha256><ext>, so the record's uri points
+at a real file (full-size view, "find similar", reranking) and the same bytes uploaded twice
+are one file and one asset.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline.errors import BadInput
+from pipeline.images import DecodedImage, decode_image
+from pipeline.ingest import ImageLimits
+from pipeline.sources import Collected, SourceItem
+
+UPLOADS_FOLDER = "uploads"  # under the data dir
+UPLOAD_TYPES = ("jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff")
+EXTENSION_BY_MIME = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/webp": ".webp",
+    "image/gif": ".gif",
+    "image/bmp": ".bmp",
+    "image/tiff": ".tif",
+}
+
+
+def max_upload_mb(limits: ImageLimits) -> int:
+    """The file-size limit in whole megabytes, as Streamlit's uploader wants it (at least 1)."""
+    return max(1, limits.max_bytes // (1024 * 1024))
+
+
+def check_upload(name: str, data: bytes, limits: ImageLimits) -> DecodedImage:
+    """Type, size and decode checks; BadInput names the file and the reason."""
+    extension = Path(name).suffix.lower().lstrip(".")
+    if extension not in UPLOAD_TYPES:
+        shown = f".{extension}" if extension else "no extension"
+        raise BadInput(name, f"file type {shown} is not accepted (accepted: {', '.join(UPLOAD_TYPES)})")
+    if len(data) > limits.max_bytes:
+        raise BadInput(name, f"file is {len(data):,} bytes, over the {limits.max_bytes:,}-byte limit")
+    return decode_image(data, name, max_pixels=limits.max_pixels)
+
+
+def save_upload(name: str, data: bytes, directory: Path, limits: ImageLimits) -> SourceItem:
+    """Check and keep one upload under its content hash; writing the same bytes again is a no-op."""
+    image = check_upload(name, data, limits)
+    path = directory / f"{image.sha256}{EXTENSION_BY_MIME[image.mime]}"
+    if not path.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        # Write then rename, so a crash never leaves a truncated file under a valid name.
+        with tempfile.NamedTemporaryFile(dir=directory, delete=False, suffix=".part") as partial:
+            partial.write(data)
+        os.replace(partial.name, path)
+    return SourceItem(uri=str(path.resolve()), origin=name)
+
+
+def save_uploads(files: Sequence[tuple[str, bytes]], directory: Path, limits: ImageLimits) -> Collected:
+    """Keep every good upload; the bad ones become problems with their reasons, as `collect` reports them."""
+    collected = Collected()
+    for name, data in files:
+        try:
+            collected.items.append(save_upload(name, data, directory, limits))
+        except BadInput as problem:
+            collected.problems.append(problem)
+    return collected

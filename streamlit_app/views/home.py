@@ -1,0 +1,92 @@
+"""Home: what is in the collection, which engine and model mode serve it, and a panel to add images."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from pipeline.highlight import escape
+from pipeline.ingest import IngestReport, Outcome, ingest_collected
+from pipeline.overview import INGEST_COMMAND, collection_overview
+from pipeline.sources import Collected, collect
+from pipeline.uploads import UPLOADS_FOLDER, save_uploads
+from streamlit_app import ui
+
+st.title("vlsearch")
+st.caption("Search a private collection of images by meaning and by the text inside them.")
+
+
+def show_report(report: IngestReport) -> None:
+    summary = report.summary()
+    columns = st.columns(len(summary))
+    for column, (outcome, count) in zip(columns, summary.items()):
+        column.metric(outcome, count)
+    if report.failures:
+        st.markdown("**Not ingested**")
+        st.dataframe(
+            [{"file": failure.source, "reason": failure.reason} for failure in report.failures],
+            hide_index=True,
+            key="home_failures",
+        )
+
+
+with ui.guard("reading the collection"):
+    services = ui.services()
+    overview = collection_overview(services)
+    assets, engine, mode = st.columns(3)
+    assets.metric("Assets", f"{overview.count:,}")
+    engine.metric("Engine", overview.engine, help=f"{overview.engine_kind}: {overview.location}")
+    mode.metric("Model mode", overview.mode)
+    st.markdown(f"**{overview.mode} mode.** {overview.mode_meaning}")
+    st.caption(
+        f"{overview.with_vector:,} assets with vectors, {overview.with_caption:,} with captions · rerank "
+        f"{'available' if overview.rerank_available else 'unavailable'} · metadata columns: "
+        f"{escape(', '.join(overview.metadata_columns)) or 'none'}"
+    )
+    for notice in overview.notices:
+        st.info(notice, icon=":material/info:")
+
+    if overview.count == 0:
+        st.subheader("The collection is empty")
+        st.markdown(
+            "Add images with the panel below, or ingest a folder or a manifest from a shell in the project "
+            "folder (a manifest is JSONL or CSV with a `path` or `url` per image plus metadata columns such as "
+            "`ticket_id`, which the dashboard's filters and the screenshot lookup use):"
+        )
+        st.code(
+            f"source .venv/bin/activate\n{INGEST_COMMAND}\npython -m pipeline ingest ~/screenshots", language="bash"
+        )
+
+    st.subheader("Add images")
+    upload_tab, folder_tab = st.tabs(["Upload", "Folder on the server"])
+    with upload_tab, st.form("home_upload_form", clear_on_submit=True):
+        files = ui.image_uploader("Images", "home_upload_files", multiple=True)
+        upload_clicked = st.form_submit_button("Ingest uploads", type="primary")
+    with folder_tab, st.form("home_folder_form"):
+        folder = st.text_input(
+            "Folder path", key="home_folder_path", placeholder="/srv/screenshots",
+            help="A folder on the machine that runs this app, read recursively.",
+        )
+        folder_clicked = st.form_submit_button("Ingest folder", type="primary")
+
+    with ui.guard("ingesting"):
+        collected: Collected | None = None
+        if upload_clicked and files:
+            uploads = [(file.name, file.getvalue()) for file in files]
+            collected = save_uploads(uploads, services.settings.data_dir / UPLOADS_FOLDER, ui.limits())
+        elif folder_clicked and folder.strip():
+            collected = collect([Path(folder.strip()).expanduser()])
+        elif upload_clicked or folder_clicked:
+            st.warning("Choose images to upload or type a folder path first.")
+
+        if collected is not None and not collected.items and not collected.problems:
+            st.warning(f"No files found in {escape(folder.strip())}.")
+        elif collected is not None:
+            total = len(collected.items) + len(collected.problems)
+            report = ingest_collected(services.ingestor(), collected, ui.progress_bar(total, "Ingesting"))
+            st.session_state["home_report"] = report
+            if report.count(Outcome.ADDED) or report.count(Outcome.UPDATED):
+                st.rerun()  # the figures above are from before the ingest
+
+    if "home_report" in st.session_state:
+        st.markdown("**Last ingest**")
+        show_report(st.session_state["home_report"])

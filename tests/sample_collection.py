@@ -1,0 +1,35 @@
+"""A handful of the bundled samples ingested in OCR + keyword mode, for the app and browser tests.
+
+Two PayFlow tickets (the right one for tests/data/query_screens/SUP-1042.jpg and a look-alike
+with another error code), a Chinese login ticket and a receipt that is not a ticket: enough
+for search, filters and the lookup's confident / not confident cases at ~1 s of OCR each.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.config import Settings
+from pipeline.ingest import Outcome
+from pipeline.services import build_services
+from pipeline.sources import read_manifest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples"
+QUERY_SCREENS = ROOT / "tests" / "data" / "query_screens"
+TICKETS = ("SUP-1042", "SUP-1392", "SUP-1057")
+RECEIPT = SAMPLES / "images" / "text_receipt_grocery.png"
+REDUCED_MODE_ENV = {"VLSEARCH_MODELS_ENABLED": "false", "HF_HUB_OFFLINE": "1"}
+
+
+def ingest_samples(data_dir: Path) -> Path:
+    """Ingest the tickets above and the receipt, with their manifest metadata, into data_dir."""
+    wanted = [
+        item
+        for item in read_manifest(SAMPLES / "manifest.jsonl").items
+        if item.metadata.get("ticket_id") in TICKETS or Path(item.uri) == RECEIPT
+    ]
+    services = build_services(Settings(data_dir=data_dir, models_enabled=False))
+    report = services.ingestor().ingest(wanted)
+    assert report.count(Outcome.ADDED) == len(TICKETS) + 1, report.failures
+    return data_dir

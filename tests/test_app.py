@@ -1,0 +1,204 @@
+"""The Streamlit pages through streamlit.testing's AppTest, over a small collection in OCR + keyword mode."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from pipeline.feedback import FEEDBACK_FILE, FeedbackLog
+from tests.sample_collection import QUERY_SCREENS, RECEIPT, REDUCED_MODE_ENV, SAMPLES, ingest_samples
+
+APP = Path(__file__).resolve().parents[1] / "streamlit_app" / "app.py"
+TIMEOUT_S = 120
+QUERY = "visa card total"
+CARD_SCREEN = SAMPLES / "images" / "payflow_card_declined_en_desktop_light.png"
+TRUNCATED_PNG = CARD_SCREEN.read_bytes()[:2000]
+
+OpenPage = Callable[..., AppTest]
+
+
+@pytest.fixture(scope="module")
+def collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return ingest_samples(tmp_path_factory.mktemp("app-data"))
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches() -> Iterator[None]:
+    """Each test builds its own services from its own environment, as a new server process would."""
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+@pytest.fixture
+def open_page(monkeypatch: pytest.MonkeyPatch) -> OpenPage:
+    def open_(data_dir: Path, page: str | None = None, **env: str) -> AppTest:
+        monkeypatch.setenv("VLSEARCH_DATA_DIR", str(data_dir))
+        for name, value in {**REDUCED_MODE_ENV, **env}.items():
+            monkeypatch.setenv(name, value)
+        app = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S).run()
+        if page is not None:
+            app.switch_page(page).run()
+        assert not app.exception
+        return app
+
+    return open_
+
+
+def texts(app: AppTest) -> str:
+    """Everything the page wrote, unescaped, one element per line."""
+    kinds = ("title", "subheader", "markdown", "caption", "info", "warning", "error", "success", "code", "text")
+    return "\n".join(html.unescape(str(element.value)) for kind in kinds for element in getattr(app, kind))
+
+
+def click(app: AppTest, label: str) -> AppTest:
+    next(button for button in app.button if button.label == label).click()
+    return app.run()
+
+
+def upload(app: AppTest, key: str, name: str, data: bytes, mime: str = "image/png") -> None:
+    app.file_uploader(key=key).set_value((name, data, mime))
+
+
+def search(open_page: OpenPage, collection: Path, text: str = QUERY) -> AppTest:
+    app = open_page(collection, "views/analyst.py")
+    app.text_input(key="analyst_text").set_value(text)
+    return click(app, "Search")
+
+
+def hits_of(app: AppTest) -> list:
+    return app.session_state["analyst_search"]["result"].hits
+
+
+# home ------------------------------------------------------------------------------------------
+
+
+def test_home_shows_collection_engine_and_mode(open_page, collection):
+    app = open_page(collection)
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert metrics == {"Assets": "4", "Engine": "LanceDB", "Model mode": "OCR + keyword"}
+    assert "No captions, no vectors" in texts(app)
+    assert "VLSEARCH_MODELS_ENABLED=false" in texts(app)
+
+
+def test_empty_collection_shows_how_to_add_data(open_page, tmp_path):
+    app = open_page(tmp_path / "empty")
+    page = texts(app)
+    assert "The collection is empty" in page
+    assert "python -m pipeline ingest --manifest samples/manifest.jsonl" in page
+    assert not app.error
+
+
+def test_home_upload_ingests_good_files_and_lists_the_bad_ones(open_page, tmp_path):
+    app = open_page(tmp_path / "data")
+    app.file_uploader(key="home_upload_files").set_value(
+        [("card.png", CARD_SCREEN.read_bytes(), "image/png"), ("broken.png", TRUNCATED_PNG, "image/png")]
+    )
+    app = click(app, "Ingest uploads")
+    assert not app.exception
+    assert {metric.label: metric.value for metric in app.metric}["Assets"] == "1"
+    (failures,) = app.dataframe
+    rows = failures.value.to_dict("records")
+    assert [row["file"] for row in rows] == ["broken.png"] and "corrupt or truncated" in rows[0]["reason"]
+    assert len(list((tmp_path / "data" / "uploads").glob("*.png"))) == 1
+
+
+# analyst dashboard -----------------------------------------------------------------------------
+
+
+def test_search_shows_hits_with_every_score_and_highlights(open_page, collection):
+    app = search(open_page, collection)
+    assert not app.exception and not app.error
+    hits = hits_of(app)
+    assert {hit.record.metadata["ticket_id"] for hit in hits} >= {"SUP-1042", "SUP-1392"}
+    page = texts(app)
+    assert f"{len(hits)} hits for {QUERY}" in page
+    assert page.count("fused ") >= len(hits) and "bm25 " in page and "vector distance —" in page
+    assert any("<mark>" in element.value for element in app.markdown)
+    assert len(app.feedback) == len(hits)
+    assert app.get("download_button")
+
+
+def test_a_metadata_filter_narrows_the_results(open_page, collection):
+    app = search(open_page, collection)
+    assert len(hits_of(app)) >= 3
+    app.multiselect(key="analyst_filter_category").set_value(["document"])
+    app = click(app, "Search")
+    assert [Path(hit.record.uri).name for hit in hits_of(app)] == [RECEIPT.name]
+    assert "filter: category IN ('document')" in texts(app)
+
+
+def test_thumbs_up_is_stored_and_survives_a_new_log(open_page, collection):
+    app = search(open_page, collection)
+    first = hits_of(app)[0].record.id
+    app.feedback[0].set_value(1).run()
+    assert not app.exception
+    votes = FeedbackLog(collection / FEEDBACK_FILE).votes()
+    assert [(vote.query_text, vote.asset_id, vote.vote) for vote in votes if vote.asset_id == first] == [
+        (QUERY, first, 1)
+    ]
+
+
+def test_details_and_find_similar(open_page, collection):
+    app = search(open_page, collection)
+    first = hits_of(app)[0]
+    app.button(key=f"analyst_details_{first.record.id}").click().run()
+    assert "Find similar" in [button.label for button in app.button]
+    metadata, fields = (table.value.iloc[:, 0].to_dict() for table in app.table)
+    assert metadata["resolution"] == first.record.metadata["resolution"] and fields["uri"] == first.record.uri
+    app = click(app, "Find similar")
+    assert not app.exception and not app.error
+    assert "hits for similar to SUP-1042" in texts(app)
+    assert hits_of(app)[0].record.id == first.record.id
+
+
+def test_broken_image_upload_is_a_clear_error(open_page, collection):
+    app = open_page(collection, "views/analyst.py")
+    upload(app, "analyst_image", "broken.png", TRUNCATED_PNG)
+    app = click(app, "Search")
+    assert not app.exception
+    (error,) = app.error
+    assert error.value.startswith("broken.png: corrupt or truncated image")
+
+
+# screenshot lookup -----------------------------------------------------------------------------
+
+
+def test_lookup_finds_the_ticket_of_a_customer_screenshot(open_page, collection):
+    app = open_page(collection, "views/lookup.py")
+    upload(app, "lookup_screenshot", "SUP-1042.jpg", (QUERY_SCREENS / "SUP-1042.jpg").read_bytes(), "image/jpeg")
+    app = click(app, "Find matching tickets")
+    assert not app.exception and not app.error
+    headings = [html.unescape(heading.value) for heading in app.subheader]
+    assert headings[0] == "Best match: SUP-1042"
+    assert "SUP-1392" in headings[1:]  # the look-alike is listed, below the cutoff
+    page = texts(app)
+    assert "Resolution:" in page and "same error code PF-4021" in page
+    assert "Payment" in page  # the text read from the screenshot
+    assert "**same words**: at least 50%" in page  # the rule is explained
+
+
+def test_lookup_says_when_no_ticket_is_a_confident_match(open_page, collection):
+    app = open_page(collection, "views/lookup.py")
+    upload(app, "lookup_screenshot", RECEIPT.name, RECEIPT.read_bytes())
+    app = click(app, "Find matching tickets")
+    assert not app.exception
+    assert "No confident match" in texts(app)
+    assert not any(heading.value.startswith("Best match") for heading in app.subheader)
+    assert RECEIPT.name not in texts(app)  # the receipt itself is no ticket
+
+
+def test_lookup_refuses_an_image_over_the_pixel_limit(open_page, collection):
+    app = open_page(collection, "views/lookup.py", VLSEARCH_MAX_IMAGE_PIXELS="100000")
+    upload(app, "lookup_screenshot", "SUP-1042.jpg", (QUERY_SCREENS / "SUP-1042.jpg").read_bytes(), "image/jpeg")
+    app = click(app, "Find matching tickets")
+    assert not app.exception
+    (error,) = app.error
+    assert error.value.startswith("SUP-1042.jpg: too many pixels") and "limit 100,000" in error.value
