@@ -17,6 +17,7 @@ from pipeline.config import Settings
 from pipeline.errors import BadInput, VlsearchError
 from pipeline.images import read_image_file
 from pipeline.ingest import IngestReport, ItemResult, Outcome, ingest_collected
+from pipeline.moderation.cli import moderate_app
 from pipeline.records import Hit
 from pipeline.search.searcher import SearchResult
 from pipeline.services import Services, build_services
@@ -254,6 +255,9 @@ def stats(
         return
     for key, value in figures.items():
         out.print(f"[bold]{key}[/bold]: {escape(str(value))}")
+
+
+app.add_typer(moderate_app, name="moderate")
 
 
 def main() -> None:

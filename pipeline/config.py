@@ -68,6 +68,22 @@ class Settings(BaseSettings):
     alpha: float = Field(0.5, ge=0.0, le=1.0, description="1 = pure vector, 0 = pure BM25")
     fusion: Literal["relative", "ranked"] = "relative"
 
+    # moderation
+    moderation_collection: str = Field(
+        "known_content", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$", description="collection of known-bad reference images"
+    )
+    moderation_pdq_threshold: int = Field(31, ge=0, le=256, description="largest PDQ Hamming distance that matches")
+    moderation_keypoints: bool = Field(True, description="also match crops and overlays by keypoints")
+    moderation_vector_max_distance: float = Field(
+        0.15, ge=0.0, le=2.0, description="largest cosine distance to a reference that counts as a match"
+    )
+    moderation_rules_file: Path | None = Field(
+        None, description="keyword rules; default <data_dir>/moderation_rules.toml, else the shipped file"
+    )
+    moderation_judge: bool = Field(False, description="ask the reranker the policy question on borderline uploads")
+    moderation_judge_min_probability: float = Field(0.5, ge=0.0, le=1.0, description="judge probability that matches")
+    moderation_lease_s: float = Field(600.0, gt=0, description="how long a reviewer's claim on a queue item lasts")
+
     @property
     def lance_dir(self) -> Path:
         return self.data_dir / "lancedb"

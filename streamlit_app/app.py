@@ -16,5 +16,6 @@ st.navigation(
         st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
         st.Page("views/analyst.py", title="Analyst dashboard", icon=":material/query_stats:", url_path="analyst"),
         st.Page("views/lookup.py", title="Screenshot lookup", icon=":material/support_agent:", url_path="lookup"),
+        st.Page("views/moderation.py", title="Moderation queue", icon=":material/gavel:", url_path="moderation"),
     ]
 ).run()

@@ -1,0 +1,9 @@
+"""Content moderation: known-bad reference images, matching uploads against them, and a review queue.
+
+- library: reference images labelled with a policy category, in their own collection
+- pdq_index, keypoints, rules, judge: the ways an upload can resemble known-bad content
+- matching: runs those rules and explains each match (rule, reference, category, score)
+- queue: the SQLite review queue with leases and an append-only audit log; export: its CSV
+- scan: match files and queue the ones that match; services: wiring from settings
+- cli (`python -m pipeline moderate`) and streamlit_app/views/moderation.py sit on top
+"""

@@ -1,0 +1,431 @@
+"""The review queue: uploads that matched, their state, the reviewer leases and the audit log, in SQLite.
+
+Guarantees, all from SQLite itself (WAL journal, synchronous=FULL, one connection per call):
+- a decision is one transaction: the item's new state and its audit row are written together
+  or not at all, so a crash at any point leaves the previous state and no half decision;
+- the audit log is append-only: triggers abort any UPDATE or DELETE on it;
+- claims and decisions take the write lock first (BEGIN IMMEDIATE), read the lease and write in
+  the same transaction, so two reviewers can never both hold an item or decide it twice. A
+  lease expires after `lease_s` and can then be taken by anyone; deciding an unclaimed (or
+  expired) item claims it in the same transaction;
+- enqueueing is idempotent by the upload's SHA-256.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+
+from pipeline.errors import BadInput, StoreError, VlsearchError
+from pipeline.moderation.matching import Match
+
+SCHEMA_VERSION = 1
+DEFAULT_LEASE_S = 600.0
+BUSY_TIMEOUT_S = 10.0
+MAX_REVIEWER_CHARS = 100
+
+SCHEMA = (
+    """CREATE TABLE items (
+        id INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL UNIQUE,
+        uri TEXT NOT NULL,
+        thumbnail BLOB NOT NULL,
+        category TEXT NOT NULL,
+        matches TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'approved', 'removed', 'escalated')),
+        claimed_by TEXT,
+        lease_expires_at REAL,
+        reviewer TEXT,
+        note TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        decided_at REAL
+    )""",
+    "CREATE INDEX items_state ON items (state, id)",
+    """CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        item_id INTEGER NOT NULL REFERENCES items (id),
+        at REAL NOT NULL,
+        reviewer TEXT NOT NULL,
+        from_state TEXT NOT NULL,
+        to_state TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT ''
+    )""",
+    "CREATE INDEX audit_log_item ON audit_log (item_id, id)",
+    """CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: rows cannot be changed'); END""",
+    """CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: rows cannot be deleted'); END""",
+)
+
+
+class State(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REMOVED = "removed"
+    ESCALATED = "escalated"
+
+
+# approved and removed are final; an escalated item waits for a (senior) reviewer's final call.
+TRANSITIONS: dict[State, frozenset[State]] = {
+    State.PENDING: frozenset({State.APPROVED, State.REMOVED, State.ESCALATED}),
+    State.ESCALATED: frozenset({State.APPROVED, State.REMOVED}),
+    State.APPROVED: frozenset(),
+    State.REMOVED: frozenset(),
+}
+OPEN_STATES = frozenset(state for state, targets in TRANSITIONS.items() if targets)
+
+
+class LeaseConflict(VlsearchError):
+    """Another reviewer holds a live lease on the item."""
+
+    def __init__(self, item_id: int, holder: str, expires_at: float) -> None:
+        super().__init__(f"item {item_id} is claimed by {holder!r} until {iso_time(expires_at)}")
+        self.item_id = item_id
+        self.holder = holder
+        self.expires_at = expires_at
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    id: int
+    uri: str
+    sha256: str
+    thumbnail: bytes
+    category: str
+    matches: list[Match]
+    state: State
+    claimed_by: str | None
+    lease_expires_at: float | None
+    reviewer: str | None
+    note: str
+    created_at: float
+    decided_at: float | None
+
+    def holder(self, now: float) -> str | None:
+        """The reviewer whose lease is live at `now`, if any."""
+        if self.claimed_by and self.lease_expires_at is not None and self.lease_expires_at > now:
+            return self.claimed_by
+        return None
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    item_id: int
+    created: bool
+    state: State
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    item_id: int
+    at: float
+    reviewer: str
+    from_state: State
+    to_state: State
+    note: str
+    uri: str
+    sha256: str
+    category: str
+    rules: list[str]
+
+
+def iso_time(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="seconds")
+
+
+def check_reviewer(reviewer: str) -> str:
+    name = reviewer.strip()
+    if not name:
+        raise BadInput("reviewer", "a reviewer name is required")
+    if len(name) > MAX_REVIEWER_CHARS:
+        raise BadInput("reviewer", f"name is {len(name)} characters, at most {MAX_REVIEWER_CHARS}")
+    return name
+
+
+class ReviewQueue:
+    """The moderation queue in one SQLite file; safe to use from several processes and threads at once."""
+
+    def __init__(self, path: Path, *, lease_s: float = DEFAULT_LEASE_S, clock: Callable[[], float] = time.time) -> None:
+        if lease_s <= 0:
+            raise BadInput("lease", f"{lease_s} s: a lease must last a positive time")
+        self.path = path
+        self.lease_s = lease_s
+        self.clock = clock
+        self._create()
+
+    # writes -------------------------------------------------------------------------------
+
+    def enqueue(self, *, uri: str, sha256: str, thumbnail: bytes, matches: Sequence[Match]) -> Enqueued:
+        """Queue an upload for review unless the same content (by SHA-256) is already queued."""
+        if not matches:
+            raise BadInput(uri, "nothing matched: only uploads that match a rule are queued")
+        payload = json.dumps([match.to_json() for match in matches], ensure_ascii=False)
+        with self._transaction() as db:
+            inserted = db.execute(
+                "INSERT INTO items (sha256, uri, thumbnail, category, matches, created_at) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (sha256) DO NOTHING",
+                (sha256, uri, thumbnail, matches[0].category, payload, self.clock()),
+            ).rowcount
+            item_id, state = db.execute("SELECT id, state FROM items WHERE sha256 = ?", (sha256,)).fetchone()
+        return Enqueued(item_id, inserted == 1, State(state))
+
+    def claim(self, item_id: int, reviewer: str) -> QueueItem:
+        """Take (or renew) the lease on an open item; refused while another reviewer's lease is live."""
+        reviewer = check_reviewer(reviewer)
+        with self._transaction() as db:
+            item = self._claimable(db, item_id, reviewer)
+            if item.state not in OPEN_STATES:
+                raise BadInput(
+                    f"item {item_id}", f"is already {item.state}; only pending or escalated items are claimed"
+                )
+            db.execute(
+                "UPDATE items SET claimed_by = ?, lease_expires_at = ? WHERE id = ?",
+                (reviewer, self.clock() + self.lease_s, item_id),
+            )
+        return self.get(item_id)
+
+    def claim_next(
+        self,
+        reviewer: str,
+        *,
+        state: State | str = State.PENDING,
+        category: str | None = None,
+        skip: Collection[int] = (),
+    ) -> QueueItem | None:
+        """Claim the reviewer's next item: the one they hold, else the oldest free one; None when none is left."""
+        reviewer = check_reviewer(reviewer)
+        wanted = _state(state)
+        if wanted not in OPEN_STATES:
+            raise BadInput(f"state {wanted}", "only pending or escalated items wait for a review")
+        where, parameters = _filters(wanted, category)
+        skipped = f" AND id NOT IN ({', '.join('?' * len(skip))})" if skip else ""
+        with self._transaction() as db:
+            now = self.clock()
+            row = db.execute(
+                f"SELECT id FROM items {where}{skipped} "
+                "AND (claimed_by IS NULL OR claimed_by = ? OR lease_expires_at <= ?) "
+                "ORDER BY claimed_by IS NOT ?, id LIMIT 1",
+                (*parameters, *skip, reviewer, now, reviewer),
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "UPDATE items SET claimed_by = ?, lease_expires_at = ? WHERE id = ?",
+                (reviewer, now + self.lease_s, row[0]),
+            )
+        return self.get(row[0])
+
+    def release(self, item_id: int, reviewer: str) -> None:
+        """Give a lease back early (the reviewer skips the item); a lease held by someone else is left alone."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE items SET claimed_by = NULL, lease_expires_at = NULL WHERE id = ? AND claimed_by = ?",
+                (item_id, check_reviewer(reviewer)),
+            )
+
+    def decide(self, item_id: int, state: State | str, reviewer: str, note: str = "") -> QueueItem:
+        """Move an item to a new state and append the audit row, in one transaction; claims the item if free."""
+        reviewer = check_reviewer(reviewer)
+        target = _state(state)
+        with self._transaction() as db:
+            item = self._claimable(db, item_id, reviewer)
+            if target not in TRANSITIONS[item.state]:
+                allowed = ", ".join(sorted(TRANSITIONS[item.state])) or "nothing: the decision is final"
+                raise BadInput(f"item {item_id}", f"cannot go from {item.state} to {target} (allowed: {allowed})")
+            now = self.clock()
+            db.execute(
+                "UPDATE items SET state = ?, reviewer = ?, note = ?, decided_at = ?, claimed_by = NULL, "
+                "lease_expires_at = NULL WHERE id = ?",
+                (target.value, reviewer, note, now, item_id),
+            )
+            self._append_audit(db, item_id, now, reviewer, item.state, target, note)
+        return self.get(item_id)
+
+    def _append_audit(
+        self, db: sqlite3.Connection, item_id: int, at: float, reviewer: str, source: State, target: State, note: str
+    ) -> None:
+        db.execute(
+            "INSERT INTO audit_log (item_id, at, reviewer, from_state, to_state, note) VALUES (?, ?, ?, ?, ?, ?)",
+            (item_id, at, reviewer, source.value, target.value, note),
+        )
+
+    def _claimable(self, db: sqlite3.Connection, item_id: int, reviewer: str) -> QueueItem:
+        row = db.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE id = ?", (item_id,)).fetchone()
+        if row is None:
+            raise BadInput(f"item {item_id}", "no such item in the moderation queue")
+        item = _item(row)
+        holder = item.holder(self.clock())
+        if holder is not None and holder != reviewer:
+            raise LeaseConflict(item_id, holder, item.lease_expires_at or 0.0)
+        return item
+
+    # reads --------------------------------------------------------------------------------
+
+    def get(self, item_id: int) -> QueueItem:
+        with self._connection() as db:
+            row = db.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE id = ?", (item_id,)).fetchone()
+        if row is None:
+            raise BadInput(f"item {item_id}", "no such item in the moderation queue")
+        return _item(row)
+
+    def items(
+        self, *, state: State | str | None = None, category: str | None = None, limit: int | None = None
+    ) -> list[QueueItem]:
+        """Items oldest first, optionally in one state and with a match in one category."""
+        where, parameters = _filters(None if state is None else _state(state), category)
+        bound = " LIMIT ?" if limit is not None else ""
+        with self._connection() as db:
+            rows = db.execute(
+                f"SELECT {ITEM_COLUMNS} FROM items {where} ORDER BY id{bound}",
+                (*parameters, *([limit] if limit is not None else [])),
+            ).fetchall()
+        return [_item(row) for row in rows]
+
+    def categories(self) -> list[str]:
+        """Every category any queued item matched."""
+        with self._connection() as db:
+            rows = db.execute(
+                "SELECT DISTINCT json_extract(value, '$.category') FROM items, json_each(items.matches) ORDER BY 1"
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def counts(self) -> dict[State, int]:
+        with self._connection() as db:
+            found = dict(db.execute("SELECT state, count(*) FROM items GROUP BY state").fetchall())
+        return {state: found.get(state.value, 0) for state in State}
+
+    def audit_log(self, item_id: int | None = None) -> list[AuditEntry]:
+        """Every decision, oldest first, with what the item was and why it was queued."""
+        where = "WHERE audit_log.item_id = ?" if item_id is not None else ""
+        with self._connection() as db:
+            rows = db.execute(
+                "SELECT audit_log.id, item_id, at, audit_log.reviewer, from_state, to_state, audit_log.note, "
+                f"uri, sha256, category, matches FROM audit_log JOIN items ON items.id = item_id {where} "
+                "ORDER BY audit_log.id",
+                () if item_id is None else (item_id,),
+            ).fetchall()
+        return [
+            AuditEntry(
+                id=row[0],
+                item_id=row[1],
+                at=row[2],
+                reviewer=row[3],
+                from_state=State(row[4]),
+                to_state=State(row[5]),
+                note=row[6],
+                uri=row[7],
+                sha256=row[8],
+                category=row[9],
+                rules=list(dict.fromkeys(match["rule"] for match in json.loads(row[10]))),
+            )
+            for row in rows
+        ]
+
+    def activity(self) -> list[tuple[str, str, int]]:
+        """(UTC day, event, count) with event `queued` or a decided state: the review workload over time."""
+        with self._connection() as db:
+            return db.execute(
+                "SELECT date(created_at, 'unixepoch') AS day, 'queued', count(*) FROM items GROUP BY day "
+                "UNION ALL SELECT date(at, 'unixepoch') AS day, to_state, count(*) FROM audit_log "
+                "GROUP BY day, to_state ORDER BY 1, 2"
+            ).fetchall()
+
+    # storage ------------------------------------------------------------------------------
+
+    def _create(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StoreError(f"cannot create the folder of the moderation queue {self.path}: {error}") from error
+        with self._connection() as db:
+            db.execute("PRAGMA journal_mode = WAL")
+        with self._transaction() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
+                for statement in SCHEMA:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            elif version != SCHEMA_VERSION:
+                raise StoreError(
+                    f"the moderation queue {self.path} has schema version {version}; "
+                    f"this vlsearch reads version {SCHEMA_VERSION}"
+                )
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        try:
+            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except sqlite3.Error as error:
+            raise StoreError(f"cannot open the moderation queue {self.path}: {error}") from error
+        try:
+            db.execute("PRAGMA synchronous = FULL")
+            db.execute("PRAGMA foreign_keys = ON")
+            yield db
+        except sqlite3.Error as error:
+            raise StoreError(f"moderation queue {self.path}: {error}") from error
+        finally:
+            db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT; any exception rolls everything back."""
+        with self._connection() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+
+ITEM_COLUMNS = (
+    "id, uri, sha256, thumbnail, category, matches, state, claimed_by, lease_expires_at, reviewer, note, "
+    "created_at, decided_at"
+)
+
+
+def _item(row: tuple) -> QueueItem:
+    return QueueItem(
+        id=row[0],
+        uri=row[1],
+        sha256=row[2],
+        thumbnail=row[3],
+        category=row[4],
+        matches=[Match.from_json(match) for match in json.loads(row[5])],
+        state=State(row[6]),
+        claimed_by=row[7],
+        lease_expires_at=row[8],
+        reviewer=row[9],
+        note=row[10],
+        created_at=row[11],
+        decided_at=row[12],
+    )
+
+
+def _filters(state: State | None, category: str | None) -> tuple[str, list[object]]:
+    """WHERE clause (always present, so callers can add AND ...) for a state and a matched category."""
+    conditions = ["1 = 1"]
+    parameters: list[object] = []
+    if state is not None:
+        conditions.append("state = ?")
+        parameters.append(state.value)
+    if category is not None:
+        conditions.append("EXISTS (SELECT 1 FROM json_each(matches) WHERE json_extract(value, '$.category') = ?)")
+        parameters.append(category)
+    return "WHERE " + " AND ".join(conditions), parameters
+
+
+def _state(value: State | str) -> State:
+    try:
+        return State(value)
+    except ValueError as error:
+        raise BadInput(f"state {value!r}", f"not a review state (one of {', '.join(State)})") from error

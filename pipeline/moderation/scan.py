@@ -1,0 +1,71 @@
+"""Scan uploads: match each against the library and the rules, and queue those that match for review."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.errors import BadInput
+from pipeline.images import DecodedImage, read_image_file, thumbnail_jpeg
+from pipeline.ingest import ImageLimits
+from pipeline.moderation.matching import Match, Matcher
+from pipeline.moderation.queue import Enqueued, ReviewQueue
+from pipeline.sources import SourceItem
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    source: str
+    matches: tuple[Match, ...] = ()
+    queued: Enqueued | None = None
+    error: str = ""
+
+
+class Scanner:
+    def __init__(self, matcher: Matcher, queue: ReviewQueue, limits: ImageLimits) -> None:
+        self.matcher = matcher
+        self.queue = queue
+        self.limits = limits
+
+    def scan(
+        self, items: Sequence[SourceItem], progress: Callable[[ScanResult], None] | None = None
+    ) -> list[ScanResult]:
+        """Scan local files; an unreadable file is reported and the scan goes on (a queue failure stops it)."""
+        results = []
+        for item in items:
+            try:
+                if item.is_url:
+                    raise BadInput(item.origin, "scan reads local files; download the image first")
+                decoded = read_image_file(
+                    Path(item.uri), max_bytes=self.limits.max_bytes, max_pixels=self.limits.max_pixels
+                )
+            except BadInput as problem:
+                result = ScanResult(item.origin, error=problem.reason)
+            else:
+                result = self.scan_image(decoded, item.uri, item.origin)
+            results.append(result)
+            if progress is not None:
+                progress(result)
+        return results
+
+    def scan_image(self, decoded: DecodedImage, uri: str, source: str | None = None) -> ScanResult:
+        """Match one decoded image and queue it when anything matched."""
+        source = source or uri
+        try:
+            matches = self.matcher.match(decoded.image)
+        except Exception as error:  # OCR or a model failing on one image must not stop the scan
+            log.warning("matching failed on %s: %s", source, error)
+            return ScanResult(source, error=f"matching failed: {error}")
+        if not matches:
+            return ScanResult(source)
+        queued = self.queue.enqueue(
+            uri=uri,
+            sha256=decoded.sha256,
+            thumbnail=thumbnail_jpeg(decoded.image, self.limits.thumbnail_px),
+            matches=matches,
+        )
+        return ScanResult(source, tuple(matches), queued)
