@@ -7,11 +7,11 @@ runs in a reduced "OCR + keyword" mode instead of failing or inventing vectors.
 
 from __future__ import annotations
 
+import importlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -116,22 +116,17 @@ def load_models(settings: Settings) -> Models:
         logger.warning(MODELS_OFF_NOTICE)
         return Models(embedder=None, captioner=None, notices=[MODELS_OFF_NOTICE])
 
-    # Imported here so that a reduced-mode start never pays for torch.
-    from pipeline.models.captioner import QwenCaptioner
-    from pipeline.models.embedder import QwenEmbedder
-    from pipeline.models.reranker import QwenReranker
-
     missing: dict[str, tuple[ModelUnavailable, str | None]] = {}
     embedder = _attempt(
-        "embedder", settings.embed_model, QwenEmbedder, settings, missing,
+        "embedder", settings.embed_model, "embedder.QwenEmbedder", settings, missing,
         fix="set VLSEARCH_EMBED_MODEL to a local directory of Qwen3-VL-Embedding weights",
     )
     captioner = _attempt(
-        "captioner", settings.caption_model, QwenCaptioner, settings, missing,
+        "captioner", settings.caption_model, "captioner.QwenCaptioner", settings, missing,
         fix="set VLSEARCH_CAPTION_MODEL to a local directory of Qwen3-VL-Instruct weights",
     )
     reranker = _attempt(
-        "reranker", settings.rerank_model, QwenReranker, settings, missing,
+        "reranker", settings.rerank_model, "reranker.QwenReranker", settings, missing,
         fix="set VLSEARCH_RERANK_MODEL to a local directory of Qwen3-VL-Reranker or Qwen3-VL-Instruct weights",
     )
     notices = [_notice(missing)] if missing else []
@@ -140,26 +135,29 @@ def load_models(settings: Settings) -> Models:
     return Models(embedder=embedder, captioner=captioner, reranker=reranker, notices=notices)
 
 
-Role = TypeVar("Role")
-
-
 def _attempt(
     role: str,
     model: str,
-    build: Callable[[str, Path, Settings], Role],
+    implementation: str,
     settings: Settings,
     missing: dict[str, tuple[ModelUnavailable, str | None]],
     *,
     fix: str,
-) -> Role | None:
-    """Build one role; on failure record why, with the fix for missing weights (other reasons carry their own)."""
-    from pipeline.models.loading import resolve_weights
+) -> Any:
+    """Build one role; on failure record why, with the fix for missing weights (other reasons carry their own).
+
+    `implementation` ("module.Class" under pipeline.models) is imported only once the weights
+    are found, so a reduced-mode start never pays for importing torch.
+    """
+    from pipeline.models.weights import resolve_weights
 
     try:
         path = resolve_weights(model)
     except ModelUnavailable as exc:
         missing[role] = (exc, fix)
         return None
+    module, name = implementation.rsplit(".", 1)
+    build = getattr(importlib.import_module(f"pipeline.models.{module}"), name)
     try:
         return build(model, path, settings)
     except ModelUnavailable as exc:

@@ -19,10 +19,10 @@ from PIL import Image
 from pipeline.config import Settings
 from pipeline.errors import BadInput, ModelUnavailable
 from pipeline.models import Query, Vectors
+from pipeline.models.weights import checkpoint_config
 from pipeline.models.loading import (
     Checkpoint,
     Conversation,
-    checkpoint_config,
     load_checkpoint,
     pick_device,
 )
