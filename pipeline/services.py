@@ -29,6 +29,13 @@ class Services:
         )
         return Ingestor(self.store, self.ocr, self.models.embedder, self.models.captioner, limits)
 
+    def rerank_by_default(self) -> bool:
+        """VLSEARCH_RERANK when set; otherwise rerank only where the reranker runs on a GPU."""
+        reranker = self.models.reranker
+        if reranker is None:
+            return False
+        return reranker.accelerated if self.settings.rerank is None else self.settings.rerank
+
     def searcher(self) -> Searcher:
         stage = None
         if self.models.reranker is not None:

@@ -149,3 +149,12 @@ def test_cli_rerank_json(ingested_settings):
     assert all({"bm25", "vector_distance", "fused", "rerank"} <= hit["scores"].keys() for hit in hits)
     unranked = json.loads(cli("search", "--text", "payment failed", "--no-rerank", "--json").stdout)
     assert all(hit["scores"]["rerank"] is None for hit in unranked)
+
+
+def test_rerank_default_follows_the_setting_then_the_device(services):
+    assert services.models.reranker.accelerated is False  # the tiny model runs on the CPU here
+    assert services.rerank_by_default() is False
+    services.settings = services.settings.model_copy(update={"rerank": True})
+    assert services.rerank_by_default() is True
+    services.models.reranker = None
+    assert services.rerank_by_default() is False

@@ -149,7 +149,7 @@ with ui.guard("searching"):
         fusion_column.radio("Fusion", [fusion.value for fusion in Fusion], horizontal=True, key="analyst_fusion",
                             index=[fusion.value for fusion in Fusion].index(settings.fusion))
         rerank_column.toggle(
-            "Rerank", value=rerank_available and settings.rerank, disabled=not rerank_available, key="analyst_rerank",
+            "Rerank", value=services.rerank_by_default(), disabled=not rerank_available, key="analyst_rerank",
             help="Qwen3-VL judges the top hits and orders them by relevance probability." if rerank_available
             else "Unavailable: no reranker model is loaded (VLSEARCH_RERANK_MODEL), so hits keep their fused order.",
         )

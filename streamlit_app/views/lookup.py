@@ -48,7 +48,7 @@ def ticket_card(match: TicketMatch, lookup: Lookup, *, best: bool) -> None:
 with ui.guard("looking up the screenshot"):
     services = ui.services()
     settings = services.settings
-    rerank = services.models.reranker is not None and settings.rerank
+    rerank = services.rerank_by_default()
     threshold = relevance_threshold(settings.min_relevance)
 
     with st.form("lookup_form"):
