@@ -64,6 +64,30 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(89_478_485, ge=1, description="decompression-bomb limit")
     thumbnail_px: int = Field(256, ge=32, le=256)
 
+    # documents and videos (each page or sampled frame becomes an asset)
+    max_media_bytes: int = Field(2 * 1024**3, ge=1, description="largest PDF or video file read from disk")
+    pdf_max_pages: int = Field(1000, ge=1, description="pages after this are not ingested (and reported)")
+    pdf_render_dpi: int = Field(150, ge=36, le=600, description="resolution pages are rendered at")
+    pdf_min_text_chars: int = Field(
+        20, ge=0, description="a page whose text layer has fewer characters is OCR'd instead"
+    )
+    video_fps: float = Field(1.0, gt=0, le=30, description="frames sampled per second of video")
+    video_scene_threshold: float = Field(
+        0.25, ge=0, le=1, description="also sample a frame that differs this much from the last one (0 = off)"
+    )
+    video_max_frames: int = Field(3600, ge=1, description="frames sampled per video at most")
+    video_window_s: float = Field(3.0, gt=0, description="length of the time window a video hit reports")
+
+    # URLs (manifest rows and ingest arguments)
+    url_allowed_domains: list[str] = Field(
+        default_factory=list, description="when set, only these hosts (and their subdomains) are fetched"
+    )
+    url_max_bytes: int = Field(200 * 1024 * 1024, ge=1, description="largest body fetched from a URL")
+    url_timeout_s: float = Field(30.0, gt=0, description="time allowed for one URL, connect to last byte")
+    url_allow_loopback: bool = Field(
+        False, description="tests only: let URLs reach 127.0.0.1 so the fetch protections run against a local server"
+    )
+
     # search
     alpha: float = Field(0.5, ge=0.0, le=1.0, description="1 = pure vector, 0 = pure BM25")
     fusion: Literal["relative", "ranked"] = "relative"

@@ -9,14 +9,43 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
+from dataclasses import dataclass
 from urllib.parse import urljoin, urlparse
 
 import urllib3
 
+from pipeline.config import Settings
 from pipeline.errors import BadInput
 
 MAX_REDIRECTS = 5
 _http = urllib3.PoolManager(retries=False)
+# Content types ingest can turn into assets: images, PDF pages, video frames.
+MEDIA_TYPES = ("image/", "application/pdf", "video/")
+
+
+@dataclass(frozen=True)
+class UrlPolicy:
+    """What a deployment lets ingest fetch (VLSEARCH_URL_* settings)."""
+
+    max_bytes: int = 200 * 1024 * 1024
+    timeout_s: float = 30.0
+    allowed_domains: tuple[str, ...] = ()
+    allow_loopback: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> UrlPolicy:
+        return cls(
+            max_bytes=settings.url_max_bytes,
+            timeout_s=settings.url_timeout_s,
+            allowed_domains=tuple(settings.url_allowed_domains),
+            allow_loopback=settings.url_allow_loopback,
+        )
+
+
+@dataclass(frozen=True)
+class Fetched:
+    body: bytes
+    content_type: str
 
 
 def check_public_url(url: str) -> None:
@@ -38,8 +67,9 @@ def check_public_url(url: str) -> None:
             raise BadInput(url, f"host {parsed.hostname!r} resolves to non-public address {address}")
 
 
-def fetch_image(url: str, *, max_bytes: int, timeout_s: float = 15.0) -> bytes:
-    """Body of an image URL, following at most five redirects, each one checked again."""
+def fetch_url(url: str, policy: UrlPolicy) -> Fetched:
+    """Body of an image, PDF or video URL, following at most five redirects, each one checked again."""
+    max_bytes, timeout_s = policy.max_bytes, policy.timeout_s
     deadline = time.monotonic() + timeout_s
     current = url
     for _ in range(MAX_REDIRECTS + 1):
@@ -65,8 +95,8 @@ def fetch_image(url: str, *, max_bytes: int, timeout_s: float = 15.0) -> bytes:
             if response.status != 200:
                 raise BadInput(url, f"server answered HTTP {response.status}")
             content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-            if not content_type.startswith("image/"):
-                raise BadInput(url, f"content type {content_type or '(none)'!r} is not an image")
+            if not content_type.startswith(MEDIA_TYPES):
+                raise BadInput(url, f"content type {content_type or '(none)'!r} is not an image, PDF or video")
             declared = int(response.headers.get("Content-Length") or 0)
             if declared > max_bytes:
                 raise BadInput(url, f"body is {declared:,} bytes, over the {max_bytes:,}-byte limit")
@@ -77,7 +107,7 @@ def fetch_image(url: str, *, max_bytes: int, timeout_s: float = 15.0) -> bytes:
                     raise BadInput(url, f"body exceeds the {max_bytes:,}-byte limit")
                 if time.monotonic() > deadline:
                     raise BadInput(url, f"download took longer than {timeout_s:g} s")
-            return bytes(body)
+            return Fetched(bytes(body), content_type)
         except urllib3.exceptions.HTTPError as error:
             raise BadInput(url, f"fetch failed: {error}") from error
         finally:

@@ -14,7 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from pipeline.errors import BadInput, VlsearchError
-from pipeline.fetch import fetch_image
+from pipeline.fetch import UrlPolicy, fetch_url
 from pipeline.images import DecodedImage, decode_image, pdq_hash, read_image_file, thumbnail_jpeg
 from pipeline.models import Captioner, Embedder
 from pipeline.ocr import OcrEngine
@@ -85,6 +85,7 @@ class Ingestor:
         captioner: Captioner | None,
         limits: ImageLimits,
         batch_size: int = 16,
+        url_policy: UrlPolicy = UrlPolicy(),
     ) -> None:
         self.store = store
         self.ocr = ocr
@@ -92,6 +93,7 @@ class Ingestor:
         self.captioner = captioner
         self.limits = limits
         self.batch_size = batch_size
+        self.url_policy = url_policy
 
     def ingest(self, items: Sequence[SourceItem], progress: Progress | None = None) -> IngestReport:
         """Ingest everything; raises only when the store itself fails (what was written stays)."""
@@ -155,7 +157,7 @@ class Ingestor:
 
     def _decode(self, item: SourceItem) -> DecodedImage:
         if item.is_url:
-            data = fetch_image(item.uri, max_bytes=self.limits.max_bytes)
+            data = fetch_url(item.uri, self.url_policy).body
             return decode_image(data, item.uri, max_pixels=self.limits.max_pixels)
         return read_image_file(Path(item.uri), max_bytes=self.limits.max_bytes, max_pixels=self.limits.max_pixels)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pipeline.config import Settings
+from pipeline.fetch import UrlPolicy
 from pipeline.ingest import ImageLimits, Ingestor
 from pipeline.models import Models, load_models
 from pipeline.ocr import OcrEngine, RapidOcrEngine
@@ -27,7 +28,14 @@ class Services:
             max_pixels=self.settings.max_image_pixels,
             thumbnail_px=self.settings.thumbnail_px,
         )
-        return Ingestor(self.store, self.ocr, self.models.embedder, self.models.captioner, limits)
+        return Ingestor(
+            self.store,
+            self.ocr,
+            self.models.embedder,
+            self.models.captioner,
+            limits,
+            url_policy=UrlPolicy.from_settings(self.settings),
+        )
 
     def rerank_by_default(self) -> bool:
         """VLSEARCH_RERANK when set; otherwise rerank only where the reranker runs on a GPU."""

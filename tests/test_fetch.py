@@ -1,7 +1,7 @@
 import pytest
 
 from pipeline.errors import BadInput
-from pipeline.fetch import check_public_url, fetch_image
+from pipeline.fetch import UrlPolicy, check_public_url, fetch_url
 
 
 @pytest.mark.parametrize(
@@ -27,4 +27,4 @@ def test_urls_that_could_reach_internal_services_are_refused(url, reason):
 
 def test_fetch_checks_before_connecting():
     with pytest.raises(BadInput, match="non-public address"):
-        fetch_image("http://127.0.0.1:9/a.png", max_bytes=1000)
+        fetch_url("http://127.0.0.1:9/a.png", UrlPolicy(max_bytes=1000))
