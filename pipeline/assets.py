@@ -1,14 +1,43 @@
-"""One stored asset as the app shows it: the best image at hand, its fields and a short title."""
+"""One stored asset as the app shows it: the best image at hand, its fields, a short title, and for a
+PDF page or video frame the document or video it came from (to open the page, or play the video).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import mimetypes
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PIL import Image
 
-from pipeline.records import AssetRecord
+from pipeline.errors import BadInput
+from pipeline.pdf import render_page
+from pipeline.records import AssetRecord, Hit, SourceKind
+from pipeline.results import clock, file_name, hit_label, is_url, whole_seconds
 from pipeline.search.rerank import document_image
+
+PAGE_MAX_SIDE = 1600  # a page shown large: body text readable, the image still quick to send
+# Streamlit reads a played local file whole into the server's memory, on every rerun that shows the player.
+PLAYER_MAX_BYTES = 512 * 1024**2
+DEFAULT_MIME = {SourceKind.PDF_PAGE: "application/pdf", SourceKind.VIDEO_FRAME: "video/mp4"}
+
+
+@dataclass(frozen=True)
+class Parent:
+    """The PDF or video a page or frame came from, as this server can offer it to a browser.
+
+    At most one of `path` (a readable file here), `url` (an address the browser opens itself)
+    and `problem` (why neither, in words for the user) is set.
+    """
+
+    uri: str
+    name: str
+    kind: SourceKind
+    mime: str
+    path: Path | None = None
+    url: str | None = None
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -16,16 +45,68 @@ class AssetView:
     image: Image.Image | None
     original: bool
     fields: list[tuple[str, str]]
+    note: str = ""  # what the image is: the original, a rendered page, or the stored thumbnail and why
+    parent: Parent | None = None
 
 
-def asset_view(record: AssetRecord, *, max_file_bytes: int) -> AssetView:
-    """The original when its uri is a readable local file, else the stored thumbnail, and every built-in field.
+def parent_of(record: AssetRecord) -> Parent | None:
+    """The document or video of a page or frame (None for an image), and whether it can be opened from here."""
+    if record.source_kind == SourceKind.IMAGE or not record.parent_uri:
+        return None
+    uri = record.parent_uri
+    name = file_name(uri)
+    parent = Parent(uri=uri, name=name, kind=record.source_kind,
+                    mime=mimetypes.guess_type(name)[0] or DEFAULT_MIME[record.source_kind])
+    if is_url(uri):
+        return replace(parent, url=uri)
+    path = Path(uri)
+    if not (path.is_file() and os.access(path, os.R_OK)):
+        return replace(parent, problem=f"{uri} is not readable on this server (moved or deleted since ingest)")
+    size = path.stat().st_size
+    if record.source_kind == SourceKind.VIDEO_FRAME and size > PLAYER_MAX_BYTES:
+        return replace(parent, problem=(
+            f"{name} is {size / 1024**2:,.0f} MB: the app plays videos up to {PLAYER_MAX_BYTES / 1024**2:,.0f} MB, "
+            f"open {uri} in a player instead"
+        ))
+    return replace(parent, path=path)
 
-    URLs are not fetched for display (slow, and the source may have changed since ingest).
+
+def asset_view(record: AssetRecord, *, max_file_bytes: int, page_max_side: int = PAGE_MAX_SIDE) -> AssetView:
+    """The best picture at hand and every built-in field.
+
+    A PDF page is rendered from its document when that is a readable local file; an image is
+    the original when its uri is one; anything else shows the stored thumbnail. URLs are not
+    fetched for display (slow, and the source may have changed since ingest).
     """
+    parent = parent_of(record)
+    if record.source_kind == SourceKind.PDF_PAGE and parent is not None and parent.path is not None:
+        try:
+            page = render_page(parent.path, record.page or 1, max_side=page_max_side)
+            return AssetView(page, True, asset_fields(record), f"page {record.page} of {parent.name}", parent)
+        except BadInput as error:  # changed since ingest: the thumbnail still shows what was indexed
+            parent = replace(parent, path=None, problem=str(error))
     image = document_image(record, max_file_bytes)
-    original = image is not None and image.size == (record.width, record.height)
-    return AssetView(image=image, original=original, fields=asset_fields(record))
+    original = record.source_kind == SourceKind.IMAGE and image is not None and image.size == (
+        record.width, record.height)
+    if original:
+        note = "original"
+    elif parent is not None and parent.url is not None:
+        note = f"stored thumbnail ({parent.name} is at a URL, not on this server)"
+    elif parent is not None and record.source_kind == SourceKind.VIDEO_FRAME:
+        note = f"stored thumbnail of the frame at {clock(record.timestamp_s or 0.0)}"
+    else:
+        note = "stored thumbnail (the original is not readable here)"
+    return AssetView(image=image, original=original, fields=asset_fields(record), note=note, parent=parent)
+
+
+def player_span(hit: Hit) -> tuple[int, int | None]:
+    """Whole seconds the player starts at and pauses at: the hit's time window (start rounded down, end up).
+
+    Streamlit's player takes whole seconds; without a window it starts at the frame and plays on.
+    """
+    if hit.window is None:
+        return whole_seconds(hit.record.timestamp_s or 0.0), None
+    return whole_seconds(hit.window.start_s), whole_seconds(hit.window.end_s, round_up=True)
 
 
 def asset_fields(record: AssetRecord) -> list[tuple[str, str]]:
@@ -47,9 +128,15 @@ def asset_fields(record: AssetRecord) -> list[tuple[str, str]]:
     return fields + [(name, str(value)) for name, value in optional if value is not None]
 
 
-def asset_title(record: AssetRecord) -> str:
-    """A short name for cards: the ticket id when the asset is a ticket, else the file name."""
-    return record.metadata.get("ticket_id") or Path(record.uri.rstrip("/")).name or record.id
+def asset_title(hit: Hit) -> str:
+    """A short name for cards: the ticket id when the asset is a ticket, else where it is (hit_label).
+
+    A ticket that is a page or a video keeps its place: "SUP-7 · manual.pdf, page 3".
+    """
+    ticket = hit.record.metadata.get("ticket_id")
+    if not ticket:
+        return hit_label(hit)
+    return ticket if hit.record.source_kind == SourceKind.IMAGE else f"{ticket} · {hit_label(hit)}"
 
 
 def fit_width(record: AssetRecord, *, max_width: int, max_height: int) -> int:

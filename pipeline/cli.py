@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
 
@@ -19,6 +20,7 @@ from pipeline.images import read_image_file
 from pipeline.ingest import IngestReport, ItemResult, Outcome, ingest_collected
 from pipeline.moderation.cli import moderate_app
 from pipeline.records import Hit
+from pipeline.results import hit_label, window_label, window_text
 from pipeline.search.searcher import SearchResult
 from pipeline.services import Services, build_services
 from pipeline.sources import Collected, collect
@@ -49,17 +51,20 @@ def _fail(error: VlsearchError) -> typer.Exit:
 
 @app.command()
 def ingest(
-    paths: Annotated[Optional[list[Path]], typer.Argument(help="image files or folders (recursive)")] = None,
+    inputs: Annotated[
+        Optional[list[str]],
+        typer.Argument(metavar="PATH|URL", help="files, folders (recursive) or http(s) URLs", show_default=False),
+    ] = None,
     manifest: Annotated[Optional[Path], typer.Option(help="JSONL or CSV: path or url + metadata columns")] = None,
     collection: CollectionOption = None,
 ) -> None:
     """Ingest images: OCR, caption and embed them, then store them. Unchanged files are skipped."""
     try:
-        collected = collect(paths or [], manifest)
+        collected = collect(inputs or [], manifest)
     except BadInput as error:
         raise _fail(error) from error
     if not collected.items and not collected.problems:
-        err.print("nothing to ingest: give image files, folders or --manifest")
+        err.print("nothing to ingest: give files, folders, http(s) URLs or --manifest")
         raise typer.Exit(2)
     try:
         services = _services(collection)
@@ -82,12 +87,18 @@ def _run_ingest(services: Services, collected: Collected) -> IngestReport:
         TextColumn("{task.description}"),
     )
     with Progress(*columns, console=err, transient=False) as progress:
-        task = progress.add_task("", total=len(collected.items) + len(collected.problems))
+        total = len(collected.items) + len(collected.problems)
+        task = progress.add_task("", total=total)
 
         def advance(result: ItemResult) -> None:
             progress.update(task, advance=1, description=escape(Path(result.source).name[:40]))
 
-        return ingest_collected(services.ingestor(), collected, progress=advance)
+        def grow(more: int) -> None:  # a PDF's pages or a video's frames
+            nonlocal total
+            total += more
+            progress.update(task, total=total)
+
+        return ingest_collected(services.ingestor(), collected, progress=advance, found=grow)
 
 
 def _print_summary(report: IngestReport, services: Services) -> None:
@@ -167,6 +178,10 @@ def hit_json(hit: Hit) -> dict[str, Any]:
         "height": record.height,
         "mime": record.mime,
         "source_kind": str(record.source_kind),
+        "parent_uri": record.parent_uri,
+        "page": record.page,
+        "timestamp_s": record.timestamp_s,
+        "window": None if hit.window is None else {**asdict(hit.window), "label": window_label(hit.window)},
     }
 
 
@@ -182,11 +197,13 @@ def _print_hits(result: SearchResult) -> None:
         record, scores = hit.record, hit.scores
         figures = [] if scores.rerank is None else [f"relevance {scores.rerank:.2f}"]
         figures.append(f"fused {scores.fused:.3f}")
+        if hit.window is not None:
+            figures.append(window_text(hit.window))
         if scores.bm25 is not None:
             figures.append(f"bm25 {scores.bm25:.2f}")
         if scores.vector_distance is not None:
             figures.append(f"vector distance {scores.vector_distance:.3f}")
-        out.print(f"[bold]{rank}. {escape(Path(record.uri).name)}[/bold]  [dim]{', '.join(figures)}[/dim]")
+        out.print(f"[bold]{rank}. {escape(hit_label(hit))}[/bold]  [dim]{', '.join(figures)}[/dim]")
         metadata = " · ".join(f"{key}={_clip(value, 60)}" for key, value in record.metadata.items() if value)
         if metadata:
             out.print(f"   {escape(metadata)}")

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
 
 CONFIG_FILE_ENV = "VLSEARCH_CONFIG"
+DOMAIN_NAME = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*")
 
 
 class Settings(BaseSettings):
@@ -79,8 +83,9 @@ class Settings(BaseSettings):
     video_window_s: float = Field(3.0, gt=0, description="length of the time window a video hit reports")
 
     # URLs (manifest rows and ingest arguments)
-    url_allowed_domains: list[str] = Field(
-        default_factory=list, description="when set, only these hosts (and their subdomains) are fetched"
+    url_allowed_domains: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="when set, only these hosts (and their subdomains) are fetched; comma-separated or a JSON list",
     )
     url_max_bytes: int = Field(200 * 1024 * 1024, ge=1, description="largest body fetched from a URL")
     url_timeout_s: float = Field(30.0, gt=0, description="time allowed for one URL, connect to last byte")
@@ -107,6 +112,24 @@ class Settings(BaseSettings):
     moderation_judge: bool = Field(False, description="ask the reranker the policy question on borderline uploads")
     moderation_judge_min_probability: float = Field(0.5, ge=0.0, le=1.0, description="judge probability that matches")
     moderation_lease_s: float = Field(600.0, gt=0, description="how long a reviewer's claim on a queue item lasts")
+
+    @field_validator("url_allowed_domains", mode="before")
+    @classmethod
+    def _domain_list(cls, value: object) -> object:
+        """Accept `a.com,b.org` as well as a JSON list; compare as lower-case ASCII names."""
+        if isinstance(value, str):
+            value = json.loads(value) if value.lstrip().startswith("[") else value.split(",")
+        if not isinstance(value, list):
+            return value
+        domains = []
+        for entry in (str(item).strip().strip(".").lower() for item in value):
+            if not entry:
+                continue
+            domain = entry.encode("idna").decode("ascii") if not entry.isascii() else entry
+            if not DOMAIN_NAME.fullmatch(domain):
+                raise ValueError(f"{entry!r} is not a domain name (give names like example.com, no scheme or path)")
+            domains.append(domain)
+        return domains
 
     @property
     def lance_dir(self) -> Path:

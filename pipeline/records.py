@@ -63,7 +63,18 @@ class Scores:
     rerank: float | None = None
 
 
+@dataclass(frozen=True)
+class TimeWindow:
+    """The stretch of a video that matched: [start_s, end_s), its matched frames and their summed score."""
+
+    start_s: float
+    end_s: float
+    frames: int
+    score: float
+
+
 @dataclass
 class Hit:
     record: AssetRecord
     scores: Scores = field(default_factory=lambda: Scores(fused=0.0))
+    window: TimeWindow | None = None  # set on a video's grouped hit (pipeline/search/windows.py)

@@ -1,28 +1,90 @@
-"""Search results as tables: rows for grids and charts, CSV for export, facet counts.
+"""Search results as people read them: labels, rows for grids and charts, CSV for export, facet counts.
 
 Every score is kept (None where a side did not find the hit) so an exported result explains
-itself as `search --json` does.
+itself as `search --json` does. A PDF page is labelled "manual.pdf, page 3" and a video hit
+"clip.mp4, 00:01:23–00:01:26" (its time window) wherever a hit is shown.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
-from pipeline.records import Hit, Scores
+from pipeline.records import AssetRecord, Hit, Scores, SourceKind, TimeWindow
 
 SCORE_COLUMNS = ("fused", "bm25", "vector_distance", "rerank")
-BASE_COLUMNS = ("rank", "id", "uri", *SCORE_COLUMNS, "caption", "ocr_text")
+# source, page and window come last so that readers of the older columns by position are unaffected.
+BASE_COLUMNS = ("rank", "id", "uri", *SCORE_COLUMNS, "caption", "ocr_text", "source", "page", "window")
 MISSING = "(none)"
 # Spreadsheets run cells starting with these as formulas; OCR text from customers is untrusted.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+def file_name(uri: str) -> str:
+    """The last part of a path or URL ("manual.pdf"), without a URL's query or fragment."""
+    path = urlsplit(uri).path if is_url(uri) else uri
+    return PurePosixPath(path.rstrip("/")).name or uri
+
+
+def is_url(uri: str) -> bool:
+    return urlsplit(uri).scheme in ("http", "https")
+
+
+def whole_seconds(seconds: float, *, round_up: bool = False, step: int = 1) -> int:
+    """Seconds (or 1/step seconds) rounded down, or up; what labels and the app's player seek to."""
+    # Timestamps are milliseconds: rounding there first keeps float noise (85.99999999) from moving a second.
+    exact = round(seconds * step, 3)
+    return math.ceil(exact) if round_up else math.floor(exact)
+
+
+def clock(seconds: float, *, tenths: bool = False, round_up: bool = False) -> str:
+    """HH:MM:SS (HH:MM:SS.s with tenths), rounded down unless round_up."""
+    step = 10 if tenths else 1
+    whole, part = divmod(whole_seconds(seconds, round_up=round_up, step=step), step)
+    text = f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+    return f"{text}.{part}" if tenths else text
+
+
+def window_label(window: TimeWindow) -> str:
+    """"00:01:23–00:01:26": the start rounded down and the end rounded up, so the label covers the window.
+
+    Whole seconds are what a player seeks to; tenths are shown only for a window under a second,
+    which whole seconds would blur.
+    """
+    tenths = window.end_s - window.start_s < 1.0
+    return f"{clock(window.start_s, tenths=tenths)}–{clock(window.end_s, tenths=tenths, round_up=True)}"
+
+
+def window_text(window: TimeWindow) -> str:
+    """How a video hit's window scored: "window score 2.410 over 3 frames"."""
+    return f"window score {window.score:.3f} over {window.frames} frames"
+
+
+def record_label(record: AssetRecord) -> str:
+    """"manual.pdf, page 3", "clip.mp4, 00:01:23" (the frame's time) or the file name."""
+    if record.source_kind == SourceKind.PDF_PAGE and record.page is not None:
+        return f"{file_name(record.parent_uri or record.uri)}, page {record.page}"
+    if record.source_kind == SourceKind.VIDEO_FRAME and record.timestamp_s is not None:
+        return f"{file_name(record.parent_uri or record.uri)}, {clock(record.timestamp_s)}"
+    return file_name(record.uri)
+
+
+def hit_label(hit: Hit) -> str:
+    """Where a hit is, for people: "manual.pdf, page 3", "clip.mp4, 00:01:23–00:01:26" or the file name."""
+    if hit.window is not None:
+        return f"{file_name(hit.record.parent_uri or hit.record.uri)}, {window_label(hit.window)}"
+    return record_label(hit.record)
+
+
 def hit_rows(hits: Sequence[Hit]) -> list[dict[str, Any]]:
-    """One flat row per hit, best first: rank, id, uri, the four scores, caption, OCR text, metadata columns.
+    """One flat row per hit, best first: rank, id, uri, the four scores, caption, OCR text, where the hit is
+    (source: its label; page; window: the time window's label), metadata columns.
 
     A metadata column whose name is taken by a built-in column is written as metadata.<name>.
     """
@@ -39,6 +101,9 @@ def hit_rows(hits: Sequence[Hit]) -> list[dict[str, Any]]:
             "rerank": scores.rerank,
             "caption": hit.record.caption,
             "ocr_text": hit.record.ocr_text,
+            "source": hit_label(hit),
+            "page": hit.record.page,
+            "window": None if hit.window is None else window_label(hit.window),
         }
         for column, value in sorted(hit.record.metadata.items()):
             row[f"metadata.{column}" if column in BASE_COLUMNS else column] = value
@@ -63,6 +128,12 @@ def score_text(scores: Scores) -> str:
     figures = {"fused": scores.fused, "bm25": scores.bm25, "vector distance": scores.vector_distance,
                "rerank": scores.rerank}
     return " · ".join(f"{name} {'—' if value is None else f'{value:.3f}'}" for name, value in figures.items())
+
+
+def hit_score_text(hit: Hit) -> str:
+    """score_text, and for a video hit how its time window scored."""
+    figures = score_text(hit.scores)
+    return figures if hit.window is None else f"{figures} · {window_text(hit.window)}"
 
 
 def facet_counts(hits: Sequence[Hit], column: str) -> list[tuple[str, int]]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from pipeline.config import Settings
 from pipeline.fetch import UrlPolicy
-from pipeline.ingest import ImageLimits, Ingestor
+from pipeline.ingest import ImageLimits, Ingestor, MediaPolicy
 from pipeline.models import Models, load_models
 from pipeline.ocr import OcrEngine, RapidOcrEngine
 from pipeline.search.rerank import RerankCache, RerankStage
@@ -35,6 +35,7 @@ class Services:
             self.models.captioner,
             limits,
             url_policy=UrlPolicy.from_settings(self.settings),
+            media=MediaPolicy.from_settings(self.settings),
         )
 
     def rerank_by_default(self) -> bool:
@@ -55,7 +56,14 @@ class Services:
                 max_file_bytes=self.settings.max_file_bytes,
                 cache=self.rerank_cache,
             )
-        return Searcher(self.store, self.ocr, self.models.embedder, stage)
+        return Searcher(
+            self.store,
+            self.ocr,
+            self.models.embedder,
+            stage,
+            video_window_s=self.settings.video_window_s,
+            frame_interval_s=1.0 / self.settings.video_fps,
+        )
 
 
 def build_services(settings: Settings) -> Services:

@@ -1,4 +1,4 @@
-"""Where assets come from: files, folders (recursive) and manifests (JSONL or CSV)."""
+"""Where assets come from: files, folders (recursive), http(s) URLs and manifests (JSONL or CSV)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from pipeline.errors import BadInput
+from pipeline.fetch import ALLOWED_SCHEMES
 from pipeline.store.base import RESERVED_NAMES
 
 COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# "scheme://" marks an argument as a URL; anything else (C:\x, ./a:b.png) is a path.
+URL_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 MANIFEST_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 
 
@@ -27,7 +30,7 @@ class SourceItem:
 
     @property
     def is_url(self) -> bool:
-        return urlparse(self.uri).scheme in ("http", "https")
+        return urlparse(self.uri).scheme.lower() in ALLOWED_SCHEMES
 
 
 @dataclass
@@ -36,10 +39,21 @@ class Collected:
     problems: list[BadInput] = field(default_factory=list)
 
 
-def collect(paths: Sequence[Path], manifest: Path | None = None) -> Collected:
-    """Expand folders and read the manifest; unreadable inputs become problems, not exceptions."""
+def collect(inputs: Sequence[str | Path], manifest: Path | None = None) -> Collected:
+    """Expand folders, take http(s) URLs as they are and read the manifest.
+
+    Unreadable inputs become problems, not exceptions. A URL is only classified here; fetch_url
+    checks it when ingest fetches it.
+    """
     collected = Collected()
-    for path in paths:
+    for given in inputs:
+        if isinstance(given, str) and URL_LIKE.match(given):
+            try:
+                collected.items.append(SourceItem(uri=_checked_url(given, given), origin=given))
+            except BadInput as problem:
+                collected.problems.append(problem)
+            continue
+        path = Path(given)
         if path.is_dir():
             collected.items.extend(
                 SourceItem(uri=str(file.resolve()), origin=str(file)) for file in sorted(path.rglob("*")) if file.is_file()
@@ -124,10 +138,20 @@ def _item(manifest: Path, origin: str, row: dict[str, object]) -> SourceItem:
             raise BadInput(origin, f"column name {key!r} is reserved for a built-in field; rename it")
         metadata[key] = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     if url:
-        if not isinstance(url, str) or urlparse(url).scheme not in ("http", "https"):
-            raise BadInput(origin, f"url {url!r} must be an http(s) URL")
-        return SourceItem(uri=url, origin=origin, metadata=metadata)
+        if not isinstance(url, str):
+            raise BadInput(origin, f"url must be a string, got {url!r}")
+        return SourceItem(uri=_checked_url(origin, url), origin=origin, metadata=metadata)
     if not isinstance(path, str):
         raise BadInput(origin, f"path must be a string, got {path!r}")
     resolved = (manifest.parent / path).resolve()
     return SourceItem(uri=str(resolved), origin=f"{origin} ({path})", metadata=metadata)
+
+
+def _checked_url(origin: str, url: str) -> str:
+    """The URL as given (it is the stored uri), once its scheme is one that is fetched."""
+    url = url.strip()
+    scheme = urlparse(url).scheme.lower()
+    if scheme not in ALLOWED_SCHEMES:
+        reason = f"{scheme + ' URLs are' if scheme else 'a URL without a scheme is'} not fetched (http and https only)"
+        raise BadInput(origin, reason if origin == url else f"url {url!r}: {reason}")
+    return url

@@ -126,6 +126,14 @@ class StoreConformance:
         assert [len(batch) for batch in batches] == [3, 1]
         assert sorted(doc_id for batch in batches for doc_id in batch) == sorted(t.id for t in tickets)
 
+    def test_ids_where_lists_what_a_filter_matches_up_to_the_limit(self, store, tickets):
+        store.upsert(tickets)
+        assert sorted(store.ids_where("category IN ('login', 'sync')", limit=10)) == sorted(
+            [tickets[1].id, tickets[2].id]
+        )
+        assert len(store.ids_where("width = 640", limit=3)) == 3
+        assert store.ids_where("category = 'none'", limit=10) == []
+
     def test_delete(self, store, tickets):
         store.upsert(tickets)
         assert store.delete([tickets[0].id, "missing"]) == 1

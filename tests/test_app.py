@@ -10,7 +10,12 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from pipeline.config import Settings
 from pipeline.feedback import FEEDBACK_FILE, FeedbackLog
+from pipeline.results import hit_label
+from pipeline.store import build_store
+from tests.media_fixtures import make_text_pdf, make_text_video
+from tests.media_records import frame_record, image_record, page_record
 from tests.sample_collection import QUERY_SCREENS, RECEIPT, REDUCED_MODE_ENV, SAMPLES, ingest_samples
 
 APP = Path(__file__).resolve().parents[1] / "streamlit_app" / "app.py"
@@ -53,9 +58,11 @@ def open_page(monkeypatch: pytest.MonkeyPatch) -> OpenPage:
 
 
 def texts(app: AppTest) -> str:
-    """Everything the page wrote, unescaped, one element per line."""
+    """Everything the page wrote, unescaped (zero-width spaces that keep ":" from starting an emoji dropped),
+    one element per line."""
     kinds = ("title", "subheader", "markdown", "caption", "info", "warning", "error", "success", "code", "text")
-    return "\n".join(html.unescape(str(element.value)) for kind in kinds for element in getattr(app, kind))
+    written = (html.unescape(str(element.value)) for kind in kinds for element in getattr(app, kind))
+    return "\n".join(written).replace("\u200b", "")
 
 
 def click(app: AppTest, label: str) -> AppTest:
@@ -166,6 +173,69 @@ def test_broken_image_upload_is_a_clear_error(open_page, collection):
     assert not app.exception
     (error,) = app.error
     assert error.value.startswith("broken.png: corrupt or truncated image")
+
+
+# pages and videos in the analyst dashboard ----------------------------------------------------------
+
+GUIDE_URL = "https://docs.example.com/guide.pdf"
+
+
+@pytest.fixture(scope="module")
+def media_collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real PDF and video on disk, a PDF at a URL and an image, stored as records of pages and frames."""
+    files = tmp_path_factory.mktemp("media")
+    manual = make_text_pdf(files / "manual.pdf", ["Welcome", "Open the laptop lid by the hinge", "Warranty"])
+    desk = make_text_video(files / "desk.mp4", [("person at desk", 3.0), ("laptop lid open", 3.0)], fps=5)
+    data_dir = files / "data"
+    store = build_store(Settings(data_dir=data_dir, models_enabled=False))
+    store.upsert(
+        [page_record(str(manual), page, text) for page, text in ((1, "Welcome"), (2, "Open the laptop lid"))]
+        + [frame_record(str(desk), t, "person at desk" if t < 3 else "laptop lid open") for t in range(6)]
+        + [page_record(GUIDE_URL, 4, "laptop lid replacement"), image_record("sticker", "laptop sticker")]
+    )
+    store.optimize()
+    return data_dir
+
+
+def open_hit(app: AppTest, label: str) -> AppTest:
+    """Press the open button of the hit whose label is `label`."""
+    (hit,) = [hit for hit in hits_of(app) if label in hit_label(hit)]
+    app.button(key=f"analyst_details_{hit.record.id}").click().run()
+    assert not app.exception and not app.error
+    return app
+
+
+def test_hits_name_the_page_and_the_time_window(open_page, media_collection):
+    app = search(open_page, media_collection, "laptop lid")
+    assert not app.exception and not app.error
+    page = texts(app)
+    assert "desk.mp4, 00:00:03–00:00:06" in page and "manual.pdf, page 2" in page and "guide.pdf, page 4" in page
+    assert "window score" in page and "over 3 frames" in page
+    assert sum(hit.record.parent_uri is not None and hit.record.parent_uri.endswith("desk.mp4")
+               for hit in hits_of(app)) == 1  # one hit for the video
+    assert {"Open page", "Play", "Details"} <= {button.label for button in app.button}
+
+
+def test_play_starts_the_video_at_its_window(open_page, media_collection):
+    app = open_hit(search(open_page, media_collection, "laptop lid"), "desk.mp4")
+    (video,) = app.get("video")
+    assert (video.proto.start_time, video.proto.end_time) == (3, 6) and video.proto.url
+    assert "Plays from 00:00:03 and pauses at 00:00:06" in texts(app)
+
+
+def test_open_page_shows_the_page_and_offers_the_pdf(open_page, media_collection):
+    app = open_hit(search(open_page, media_collection, "laptop lid"), "manual.pdf")
+    assert "page 2 of manual.pdf" in [caption for image in app.image for caption in image.captions]
+    assert "Download manual.pdf" in [button.label for button in app.get("download_button")]
+
+
+def test_a_page_of_a_pdf_at_a_url_links_to_the_page(open_page, media_collection):
+    app = open_hit(search(open_page, media_collection, "laptop lid"), "guide.pdf")
+    assert "stored thumbnail (guide.pdf is at a URL, not on this server)" in [
+        caption for image in app.image for caption in image.captions
+    ]
+    (link,) = app.link_button
+    assert link.proto.url == f"{GUIDE_URL}#page=4" and link.proto.label == "Open page 4 of guide.pdf"
 
 
 # screenshot lookup -----------------------------------------------------------------------------

@@ -123,3 +123,51 @@ def test_a_folder_of_only_broken_files_exits_non_zero_naming_each(tmp_path):
     result = run(tmp_path / "data", "ingest", str(folder))
     assert result.returncode == 1
     assert "a.jpg: empty file" in result.stdout and "b.png: not a supported image" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def media_data(tmp_path_factory):
+    """Stored pages of a PDF and frames of a video (the files themselves are not needed to search them)."""
+    from pipeline.config import Settings
+    from pipeline.store import build_store
+    from tests.media_records import frame_record, page_record
+
+    data_dir = tmp_path_factory.mktemp("media-data")
+    store = build_store(Settings(data_dir=data_dir, models_enabled=False))
+    store.upsert(
+        [page_record("/srv/docs/manual.pdf", 3, "open the laptop lid by the hinge", {"team": "hardware"})]
+        + [frame_record("/srv/videos/clip.mp4", float(t), "the person opens the laptop lid") for t in (83, 84, 85)]
+        + [frame_record("/srv/videos/clip.mp4", float(t), "a person at a desk") for t in (80, 81, 82)]
+    )
+    store.optimize()
+    return data_dir
+
+
+def test_search_names_the_page_and_the_time_window(media_data):
+    result = run(media_data, "search", "--text", "laptop lid")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any("clip.mp4, 00:01:23–00:01:26" in line and "window score" in line and "over 3 frames" in line
+               for line in lines)
+    assert any("manual.pdf, page 3" in line for line in lines)
+    assert sum("clip.mp4" in line for line in lines) == 1  # one hit for the video, not one per frame
+
+
+def test_search_json_adds_where_each_hit_is(media_data):
+    result = run(media_data, "search", "--text", "laptop lid", "--json")
+    assert result.returncode == 0, result.stderr
+    hits = {hit["source_kind"]: hit for hit in json.loads(result.stdout)}
+    assert set(hits) == {"pdf_page", "video_frame"}
+    page, video = hits["pdf_page"], hits["video_frame"]
+    assert {"id", "uri", "metadata", "ocr_text", "caption", "scores"} <= page.keys()  # the stable keys stay
+    assert (page["parent_uri"], page["page"], page["timestamp_s"], page["window"]) == (
+        "/srv/docs/manual.pdf", 3, None, None
+    )
+    assert page["uri"] == "/srv/docs/manual.pdf#page=3" and page["metadata"] == {"team": "hardware"}
+    assert video["parent_uri"] == "/srv/videos/clip.mp4" and video["page"] is None
+    assert video["timestamp_s"] in (83.0, 84.0, 85.0)  # the best frame of the window
+    assert video["uri"] == f"/srv/videos/clip.mp4#t={video['timestamp_s']:.3f}"
+    window = video["window"]
+    assert (window["start_s"], window["end_s"], window["frames"]) == (83.0, 86.0, 3)
+    assert window["label"] == "00:01:23–00:01:26"
+    assert window["score"] == pytest.approx(3 * video["scores"]["fused"])  # three equally matching frames

@@ -22,6 +22,32 @@ def test_missing_paths_are_problems_not_crashes(tmp_path):
     assert [str(problem) for problem in collected.problems] == [f"{tmp_path / 'nope.png'}: no such file or folder"]
 
 
+def test_url_arguments_become_url_items_kept_as_given_beside_paths(tmp_path):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "manual.pdf").write_bytes(b"%PDF")
+    urls = ["https://cdn.example.com/a.png?size=large&v=2", "HTTP://Example.com/clip.mp4#t=3"]
+    collected = collect([urls[0], str(tmp_path / "folder"), urls[1]])
+    assert not collected.problems
+    assert [(item.uri, item.origin, item.is_url) for item in collected.items] == [
+        (urls[0], urls[0], True),
+        (str((tmp_path / "folder" / "manual.pdf").resolve()), str(tmp_path / "folder" / "manual.pdf"), False),
+        (urls[1], urls[1], True),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argument", "reason"),
+    [
+        ("ftp://example.com/a.png", "ftp URLs are not fetched (http and https only)"),
+        ("file:///etc/passwd", "file URLs are not fetched (http and https only)"),
+    ],
+)
+def test_other_url_schemes_are_problems_naming_the_argument(tmp_path, argument, reason):
+    collected = collect([argument, str(tmp_path)])
+    assert not collected.items
+    assert [(problem.source, problem.reason) for problem in collected.problems] == [(argument, reason)]
+
+
 def test_jsonl_manifest_resolves_paths_against_its_folder_and_keeps_metadata(tmp_path):
     (tmp_path / "sub").mkdir()
     manifest = tmp_path / "sub" / "m.jsonl"
@@ -55,7 +81,8 @@ def test_csv_manifest(tmp_path):
         ("[1, 2]", "must be a JSON object"),
         ('{"path": "a.png", "uri": "x"}', "'uri' is reserved"),
         ('{"path": "a.png", "bad name": "x"}', "column name 'bad name'"),
-        ('{"url": "ftp://e.com/a.png"}', "must be an http(s) URL"),
+        ('{"url": "ftp://e.com/a.png"}', "url 'ftp://e.com/a.png': ftp URLs are not fetched (http and https only)"),
+        ('{"url": 5}', "url must be a string"),
         ('{"path": 5}', "path must be a string"),
     ],
 )

@@ -6,15 +6,22 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
+from pipeline.config import Settings
 from pipeline.errors import BadInput
 from pipeline.models import Embedder, Query
 from pipeline.ocr import OcrEngine
 from pipeline.records import Hit
 from pipeline.search.planner import plan_query
 from pipeline.search.rerank import RerankStage
+from pipeline.search.windows import group_video_hits
 from pipeline.store.base import Fusion, Store
 
 MAX_LIMIT = 1000
+# A video's frames collapse into one hit, so the store is asked for this many candidates per hit
+# wanted: enough that `limit` hits survive grouping and a window sees its neighbouring frames.
+CANDIDATES_PER_HIT = 10
+VIDEO_WINDOW_S: float = Settings.model_fields["video_window_s"].default
+FRAME_INTERVAL_S: float = 1.0 / Settings.model_fields["video_fps"].default
 NO_RERANKER = "rerank unavailable: no reranker model is loaded (see VLSEARCH_RERANK_MODEL); hits keep their fused order"
 
 
@@ -33,12 +40,22 @@ class SearchResult:
 
 class Searcher:
     def __init__(
-        self, store: Store, ocr: OcrEngine, embedder: Embedder | None, rerank: RerankStage | None = None
+        self,
+        store: Store,
+        ocr: OcrEngine,
+        embedder: Embedder | None,
+        rerank: RerankStage | None = None,
+        *,
+        video_window_s: float = VIDEO_WINDOW_S,
+        frame_interval_s: float = FRAME_INTERVAL_S,
     ) -> None:
+        """`frame_interval_s` is the time between sampled frames (1 / VLSEARCH_VIDEO_FPS): a window's end."""
         self.store = store
         self.ocr = ocr
         self.embedder = embedder
         self.rerank = rerank
+        self.video_window_s = video_window_s
+        self.frame_interval_s = frame_interval_s
 
     def search(
         self,
@@ -77,12 +94,12 @@ class Searcher:
             text=plan.keyword_text,
             vector=plan.vector,
             alpha=effective_alpha,
-            limit=max(limit, stage.depth) if stage else limit,
+            limit=min(MAX_LIMIT, max(limit * CANDIDATES_PER_HIT, stage.depth if stage else 0)),
             where=where,
             fusion=fusion,
         )
         result = SearchResult(
-            hits=hits[:limit],
+            hits=[],
             keyword_text=plan.keyword_text,
             ocr_text=plan.ocr_text,
             alpha=effective_alpha,
@@ -91,7 +108,6 @@ class Searcher:
         )
         if stage is not None:
             outcome = stage.apply(Query(text=(text or "").strip() or None, image=image), hits, min_relevance=min_relevance)
-            result.hits = outcome.hits[:limit]
             result.reranked = outcome.scored
             result.rerank_partial = outcome.partial
             result.dropped_below_cutoff = outcome.dropped
@@ -102,6 +118,10 @@ class Searcher:
                     f"partially reranked: {outcome.scored} of {min(len(hits), stage.depth)} hits scored within the "
                     f"{stage.budget_s:g} s budget; the rest keep their fused order"
                 )
+            hits = outcome.hits
         elif min_relevance is not None:
             notices.append("the relevance cutoff needs rerank, so it was not applied")
+        # Grouped after rerank, so a video's window is placed by the final scores of its frames.
+        grouped = group_video_hits(hits, window_s=self.video_window_s, frame_interval_s=self.frame_interval_s)
+        result.hits = grouped[:limit]
         return result

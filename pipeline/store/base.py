@@ -66,6 +66,9 @@ class Store(Protocol):
 
     def count(self, where: str | None = None) -> int: ...
 
+    def ids_where(self, where: str, limit: int) -> list[str]:
+        """Ids of up to `limit` records a filter matches, in no particular order (e.g. a document's pages)."""
+
     def iter_ids(self, batch_size: int = 500) -> Iterator[list[str]]:
         """Every stored id, in batches (for migration and maintenance)."""
 

@@ -169,6 +169,10 @@ class LanceStore:
     def count(self, where: str | None = None) -> int:
         return self._table.count_rows(self._sql(where)) if where else self._table.count_rows()
 
+    def ids_where(self, where: str, limit: int) -> list[str]:
+        search = self._table.search().where(self._sql(where)).select(["id"]).limit(limit)
+        return search.to_arrow().column("id").to_pylist()
+
     def metadata_columns(self) -> list[str]:
         return self._meta_fields(prefixed=False)
 

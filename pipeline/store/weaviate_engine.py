@@ -389,6 +389,14 @@ class WeaviateStore:
         result = self._query(lambda: self._collection.aggregate.over_all(total_count=True, filters=filters))
         return int(result.total_count or 0)
 
+    def ids_where(self, where: str, limit: int) -> list[str]:
+        # fetch_objects answers at most QUERY_MAXIMUM_RESULTS (10,000 by default) objects.
+        filters = self._filters(where)
+        response = self._query(
+            lambda: self._collection.query.fetch_objects(filters=filters, limit=limit, return_properties=[])
+        )
+        return [str(obj.uuid) for obj in response.objects]
+
     def iter_ids(self, batch_size: int = 500) -> Iterator[list[str]]:
         # The cursor API walks the ids in uuid order; objects added behind the cursor are not seen.
         batch: list[str] = []

@@ -10,7 +10,7 @@ from pipeline.feedback import query_id
 from pipeline.highlight import escape, highlight, to_html
 from pipeline.records import Hit
 from pipeline.search.searcher import Searcher
-from pipeline.results import BASE_COLUMNS, SCORE_COLUMNS, facet_counts, hit_rows, results_csv, score_text
+from pipeline.results import BASE_COLUMNS, SCORE_COLUMNS, facet_counts, hit_rows, hit_score_text, results_csv
 from pipeline.store.base import Fusion
 from pipeline.store.filter_builder import build_where
 from pipeline.uploads import check_upload
@@ -66,17 +66,18 @@ def result_card(rank: int, hit: Hit, keyword_text: str, query: dict, stored: dic
     with st.container(border=True):
         if record.thumbnail:
             st.image(record.thumbnail, width=fit_width(record, max_width=THUMB_BOX[0], max_height=THUMB_BOX[1]))
-        st.markdown(f"**{rank}. {escape(asset_title(record))}**")
+        st.markdown(f"**{rank}. {escape(asset_title(hit))}**")
         if record.caption:
             st.caption(escape(record.caption))
         if record.ocr_text:
             snippet = highlight(record.ocr_text, keyword_text, max_chars=SNIPPET_CHARS)
             st.markdown(to_html(snippet, inline=True), unsafe_allow_html=True)
-        st.caption(score_text(hit.scores))
+        st.caption(hit_score_text(hit))
         votes, details = st.columns([1, 1], vertical_alignment="center")
         with votes:
             vote_widget(hit, query, stored)
-        details.button("Details", key=f"analyst_details_{record.id}", on_click=select, args=(record.id,))
+        details.button(ui.OPEN_LABEL.get(record.source_kind, "Details"), key=f"analyst_details_{record.id}",
+                       on_click=select, args=(record.id,))
 
 
 def detail_section(searcher: Searcher, hit: Hit, keyword_text: str) -> None:
@@ -84,14 +85,13 @@ def detail_section(searcher: Searcher, hit: Hit, keyword_text: str) -> None:
     view = asset_view(record, max_file_bytes=ui.limits().max_bytes)
     with st.container(border=True):
         heading, close = st.columns([6, 1])
-        heading.subheader(escape(asset_title(record)))
+        heading.subheader(escape(asset_title(hit)))
         close.button("Close", key="analyst_close", on_click=select, args=(None,))
         picture, fields = st.columns([3, 2])
-        if view.image is not None:
-            shown = "original" if view.original else "stored thumbnail (the original is not readable here)"
-            picture.image(view.image, caption=shown)
+        with picture:
+            ui.asset_picture(hit, view, key="analyst_detail")
         with fields:
-            st.caption(score_text(hit.scores))
+            st.caption(hit_score_text(hit))
             if record.caption:
                 st.markdown(f"**Caption** {escape(record.caption)}")
             st.markdown("**Metadata**")
@@ -105,7 +105,7 @@ def detail_section(searcher: Searcher, hit: Hit, keyword_text: str) -> None:
             st.markdown(to_html(highlight(record.ocr_text, keyword_text)), unsafe_allow_html=True)
     if similar:
         search(searcher, text="", image=view.image, image_sha=record.sha256,
-               label=f"similar to {asset_title(record)}", where=st.session_state["analyst_search"]["where"])
+               label=f"similar to {asset_title(hit)}", where=st.session_state["analyst_search"]["where"])
         st.rerun()
 
 
@@ -213,5 +213,7 @@ with ui.guard("searching"):
                 )
                 table = pd.DataFrame(hit_rows(hits))
                 metadata = [column for column in table.columns if column not in BASE_COLUMNS]
+                located = [column for column in ("page", "window") if table[column].notna().any()]
                 st.dataframe(table, hide_index=True, key="analyst_table",
-                             column_order=["rank", *SCORE_COLUMNS, *metadata, "caption", "uri", "id"])
+                             column_order=["rank", "source", *located, *SCORE_COLUMNS, *metadata, "caption", "uri",
+                                           "id"])

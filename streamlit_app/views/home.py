@@ -82,7 +82,8 @@ with ui.guard("reading the collection"):
             st.warning(f"No files found in {escape(folder.strip())}.")
         elif collected is not None:
             total = len(collected.items) + len(collected.problems)
-            report = ingest_collected(services.ingestor(), collected, ui.progress_bar(total, "Ingesting"))
+            bar = ui.ProgressBar(total, "Ingesting")
+            report = ingest_collected(services.ingestor(), collected, bar, found=bar.found)
             st.session_state["home_report"] = report
             if report.count(Outcome.ADDED) or report.count(Outcome.UPDATED):
                 st.rerun()  # the figures above are from before the ingest

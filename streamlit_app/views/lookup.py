@@ -2,8 +2,10 @@
 
 import streamlit as st
 
+from pipeline.assets import asset_view
 from pipeline.highlight import escape, highlight, to_html
-from pipeline.results import score_text
+from pipeline.records import SourceKind
+from pipeline.results import hit_label, hit_score_text
 from pipeline.support import KEYWORD_RULE, Lookup, TicketMatch, lookup_tickets, relevance_threshold, rerank_rule
 from pipeline.uploads import check_upload
 from streamlit_app import ui
@@ -24,6 +26,8 @@ def ticket_card(match: TicketMatch, lookup: Lookup, *, best: bool) -> None:
         with body:
             title = escape(match.ticket_id)
             st.subheader(f"Best match: {title}" if best else title)
+            if record.source_kind != SourceKind.IMAGE:
+                st.caption(escape(hit_label(match.hit)))
             details = [f"{column} **{escape(record.metadata[column])}**" for column in DETAIL_COLUMNS
                        if record.metadata.get(column)]
             st.markdown(" · ".join(details))
@@ -40,7 +44,11 @@ def ticket_card(match: TicketMatch, lookup: Lookup, *, best: bool) -> None:
                 more = len(evidence.shared_terms) - SHOWN_TERMS
                 shown = ", ".join(evidence.shared_terms[:SHOWN_TERMS]) + (f" … and {more} more" if more > 0 else "")
                 st.caption(f"Shared words: {escape(shown)}")
-            st.caption(score_text(match.hit.scores))
+            st.caption(hit_score_text(match.hit))
+        opener = ui.OPEN_LABEL.get(record.source_kind)
+        if opener and st.toggle(opener, key=f"lookup_open_{record.id}"):
+            ui.asset_picture(match.hit, asset_view(record, max_file_bytes=ui.limits().max_bytes),
+                             key=f"lookup_{record.id}")
         with st.expander("Ticket screenshot text, shared words marked"):
             st.markdown(to_html(highlight(record.ocr_text, lookup.query_text)), unsafe_allow_html=True)
 
