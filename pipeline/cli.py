@@ -274,6 +274,83 @@ def stats(
         out.print(f"[bold]{key}[/bold]: {escape(str(value))}")
 
 
+@app.command("eval")
+def evaluate_retrieval(
+    qrels: Annotated[Optional[Path], typer.Option(help="relevance judgments, JSONL (see README)")] = None,
+    feedback: Annotated[bool, typer.Option("--feedback", help="also judge by the dashboard's thumbs up / down")] = False,
+    alpha: Annotated[str, typer.Option(help="alpha values to try, comma-separated")] = "0,0.25,0.5,0.75,1",
+    fusion: Annotated[str, typer.Option(help="fusion types to try: relative, ranked or both")] = "relative,ranked",
+    rerank: Annotated[
+        Optional[bool], typer.Option("--rerank/--no-rerank", help="only with / without rerank (default: both)")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="hits per query (10 or more; ranks past 10 count for MRR only)")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="print rows and per-query scores as JSON")] = False,
+    collection: CollectionOption = None,
+) -> None:
+    """Retrieval quality (Recall@1/5/10, MRR, nDCG@10) of several search configurations on judged queries."""
+    from rich import box
+    from rich.table import Table
+
+    from pipeline.evaluation import (
+        CUTOFFS, NDCG_DEPTH, config_grid, evaluate, evaluation_json, parse_alphas, parse_fusions,
+        queries_from_votes, read_qrels, stored_image_finder,
+    )
+    from pipeline.feedback import FEEDBACK_FILE, FeedbackLog
+    from pipeline.ingest import ImageLimits
+
+    if qrels is None and not feedback:
+        err.print("nothing to evaluate: give --qrels FILE, --feedback or both")
+        raise typer.Exit(2)
+    try:
+        configs = config_grid(parse_alphas(alpha), parse_fusions(fusion), [False, True] if rerank is None else [rerank])
+        queries = read_qrels(qrels) if qrels else []
+        services = _services(collection)
+        if services.store.count() == 0:
+            err.print("the collection is empty: ingest first, e.g. python -m pipeline ingest --manifest samples/manifest.jsonl")
+            raise typer.Exit(2)
+        notes: list[str] = []
+        if feedback:
+            votes = FeedbackLog(services.settings.data_dir / FEEDBACK_FILE).votes()
+            judged, notes = queries_from_votes(votes, stored_image_finder(services.store))
+            queries += judged
+        if not queries:
+            err.print("no judged queries: the feedback log has no usable votes")
+            raise typer.Exit(2)
+        settings = services.settings
+        evaluation = evaluate(
+            services.searcher(), queries, configs, limit=limit,
+            image_limits=ImageLimits(settings.max_file_bytes, settings.max_image_pixels),
+        )
+    except VlsearchError as error:
+        raise _fail(error) from error
+    evaluation.notes[:0] = notes
+    for note in evaluation.notes:
+        err.print(f"[yellow]note:[/yellow] {escape(note)}")
+    if as_json:
+        sys.stdout.write(json.dumps(evaluation_json(evaluation), ensure_ascii=False, indent=2) + "\n")
+        return
+    table = Table(
+        title=f"{evaluation.queries} judged queries, {limit} hits each; best: highest nDCG@{NDCG_DEPTH}",
+        title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+    )
+    for name in ("alpha", "fusion", "rerank", *(f"R@{k}" for k in CUTOFFS), "MRR", f"nDCG@{NDCG_DEPTH}"):
+        table.add_column(name, justify="left" if name in ("fusion", "rerank") else "right", no_wrap=True)
+    table.add_column("")
+    best = evaluation.best
+    for row in evaluation.rows:
+        config = row.config
+        figures = ["—"] * (len(CUTOFFS) + 2) if row.skipped else [
+            *(f"{row.recall[k]:.3f}" for k in CUTOFFS), f"{row.mrr:.3f}", f"{row.ndcg:.3f}"
+        ]
+        is_best = row in best
+        table.add_row(
+            f"{config.alpha:g}", config.fusion.value, "on" if config.rerank else "off", *figures,
+            escape("; ".join(part for part in ("best" if is_best else "", row.note) if part)),
+            style="bold" if is_best else None,
+        )
+    out.print(table)
+
+
 app.add_typer(moderate_app, name="moderate")
 
 

@@ -11,6 +11,7 @@ the same expressions and lets bad input fail before it reaches a database.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from pipeline.errors import BadInput
 Value = Union[str, int, float, bool]
 COMPARISONS = ("=", "!=", "<>", "<=", ">=", "<", ">")
 MAX_EXPRESSION_CHARS = 2000
+INT32_RANGE = (-(2**31), 2**31 - 1)
+_NUMBER_TEXT = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 
 
 @dataclass(frozen=True)
@@ -205,8 +208,31 @@ class _Parser:
         raise self.fail(f"expected a value ('text', a number, TRUE or FALSE) but found {self._describe((kind, value))}")
 
 
-def to_sql(node: Filter, column: Callable[[str], str], text_fields: Collection[str]) -> str:
-    """Render for SQL engines; numeric literals compare text fields as numbers."""
+def numeric_value(text: str) -> float | None:
+    """The number a metadata value reads as (what SQL's TRY_CAST to DOUBLE would give), else None."""
+    if not _NUMBER_TEXT.match(text):
+        return None
+    number = float(text)
+    return number if math.isfinite(number) else None
+
+
+def to_sql(node: Filter, column: Callable[[str], str], text_fields: Collection[str], *, source: str = "filter") -> str:
+    """Render for SQL engines with the values Weaviate's translation gives: numeric literals compare
+    text fields as numbers, TRUE / FALSE on a text field are 'true' / 'false', a quoted number on a
+    number field is that number; anything else on a number field is BadInput.
+    """
+
+    def typed(field: str, value: Value) -> Value:
+        if field in text_fields:
+            return ("true" if value else "false") if isinstance(value, bool) else value
+        if isinstance(value, bool):
+            raise BadInput(source, f"{field} is a number; TRUE and FALSE do not compare with it")
+        if isinstance(value, str):
+            number = numeric_value(value.strip())
+            if number is None:
+                raise BadInput(source, f"{field} is a number; {value!r} is not")
+            return number
+        return value
 
     def literal(value: Value) -> str:
         if isinstance(value, bool):
@@ -215,24 +241,34 @@ def to_sql(node: Filter, column: Callable[[str], str], text_fields: Collection[s
             return repr(value)
         return "'" + value.replace("'", "''") + "'"
 
-    def operand(field: str, value: Value) -> str:
+    def operand(field: str, values: tuple[Value, ...]) -> str:
         name = column(field)
-        if field in text_fields and isinstance(value, (int, float)) and not isinstance(value, bool):
+        numbers = [value for value in values if isinstance(value, (int, float)) and not isinstance(value, bool)]
+        if numbers and field in text_fields:
             return f"TRY_CAST({name} AS DOUBLE)"
+        if any(isinstance(value, float) or not INT32_RANGE[0] <= value <= INT32_RANGE[1] for value in numbers):
+            # A 32-bit integer column (width, page) refuses 1.5 or 2**40 as a literal of its own type.
+            return f"CAST({name} AS DOUBLE)"
         return name
 
     match node:
         case Comparison(field, op, value):
-            return f"{operand(field, value)} {op} {literal(value)}"
+            value = typed(field, value)
+            return f"{operand(field, (value,))} {op} {literal(value)}"
         case InList(field, values, negated):
+            values = tuple(typed(field, value) for value in values)
+            if len({isinstance(value, str) for value in values}) > 1:
+                raise BadInput(source, f"IN list for {field} mixes numbers and text; quote every value or none")
             items = ", ".join(literal(value) for value in values)
-            return f"{operand(field, values[0])} {'NOT IN' if negated else 'IN'} ({items})"
+            return f"{operand(field, values)} {'NOT IN' if negated else 'IN'} ({items})"
         case IsNull(field, negated):
             return f"{column(field)} IS {'NOT NULL' if negated else 'NULL'}"
         case Like(field, pattern, negated):
+            if field not in text_fields:
+                raise BadInput(source, f"LIKE needs a text field; {field} is a number")
             return f"{column(field)} {'NOT LIKE' if negated else 'LIKE'} {literal(pattern)}"
         case BoolOp(op, operands):
-            return "(" + f" {op} ".join(to_sql(child, column, text_fields) for child in operands) + ")"
+            return "(" + f" {op} ".join(to_sql(child, column, text_fields, source=source) for child in operands) + ")"
         case Not(operand_node):
-            return f"NOT ({to_sql(operand_node, column, text_fields)})"
+            return f"NOT ({to_sql(operand_node, column, text_fields, source=source)})"
     raise TypeError(f"not a filter node: {node!r}")

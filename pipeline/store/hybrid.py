@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from pipeline.records import Hit, Scores, Vector
 from pipeline.search.fusion import ranked_fusion, relative_score_fusion
 from pipeline.store.base import MIN_CANDIDATES, Fusion, Store
+
+# The vector side runs here while the caller's thread runs the keyword side: both mostly wait on
+# the engine's own threads and I/O, so a hybrid costs the slower side, not the sum.
+_VECTOR_SIDE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="hybrid-vector")
 
 
 def hybrid_search(
@@ -26,8 +32,11 @@ def hybrid_search(
     # A side with zero weight is not queried: alpha 0 is pure BM25, alpha 1 pure vector.
     use_keyword = bool(text and text.strip()) and alpha < 1.0
     use_vector = vector is not None and alpha > 0.0
+    pending = None
+    if use_vector and vector is not None:
+        pending = _VECTOR_SIDE.submit(store.vector_search, vector, limit=depth, where=where)
     keyword = store.keyword_search(text or "", limit=depth, where=where) if use_keyword else []
-    nearest = store.vector_search(vector, limit=depth, where=where) if use_vector and vector is not None else []
+    nearest = pending.result() if pending is not None else []
     # Similarity (1 - cosine distance) so that higher is better on both sides.
     vector_scores = [(doc_id, 1.0 - distance) for doc_id, distance in nearest]
     fuse = relative_score_fusion if fusion == Fusion.RELATIVE else ranked_fusion

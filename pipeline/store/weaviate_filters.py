@@ -19,7 +19,6 @@ metadata it was not given, and manifests rarely carry empty cells.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Collection, Sequence
 
 from weaviate.classes.query import Filter as WFilter
@@ -27,21 +26,23 @@ from weaviate.collections.classes.filters import _Filters
 
 from pipeline.errors import BadInput
 from pipeline.store.base import FILTERABLE_FIELDS
-from pipeline.store.filters import BoolOp, Comparison, Filter, InList, IsNull, Like, Not, Value, parse_filter
+from pipeline.store.filters import (
+    BoolOp,
+    Comparison,
+    Filter,
+    InList,
+    IsNull,
+    Like,
+    Not,
+    Value,
+    numeric_value,
+    parse_filter,
+)
 
 INT_FIELDS = frozenset({"width", "height", "page"})
 META_PREFIX = "m_"
 NUMBER_PREFIX = "n_"
 NEGATED = {"=": "!=", "!=": "=", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
-_NUMBER_TEXT = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
-
-
-def numeric_value(text: str) -> float | None:
-    """The number a metadata value reads as (what SQL's TRY_CAST to DOUBLE would give), else None."""
-    if not _NUMBER_TEXT.match(text):
-        return None
-    number = float(text)
-    return number if math.isfinite(number) else None
 
 
 def parse_weaviate_filter(expression: str, metadata_columns: Collection[str]) -> _Filters:
