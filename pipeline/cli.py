@@ -19,6 +19,7 @@ from pipeline.errors import BadInput, VlsearchError
 from pipeline.images import read_image_file
 from pipeline.ingest import IngestReport, ItemResult, Outcome, ingest_collected
 from pipeline.moderation.cli import moderate_app
+from pipeline.users_cli import users_app
 from pipeline.records import Hit
 from pipeline.results import hit_label, window_label, window_text
 from pipeline.search.searcher import SearchResult
@@ -352,6 +353,7 @@ def evaluate_retrieval(
 
 
 app.add_typer(moderate_app, name="moderate")
+app.add_typer(users_app, name="users")
 
 
 def main() -> None:

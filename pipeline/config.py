@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(50 * 1024 * 1024, ge=1)
     max_image_pixels: int = Field(89_478_485, ge=1, description="decompression-bomb limit")
     thumbnail_px: int = Field(256, ge=32, le=256)
+    ingest_batch_size: int = Field(
+        16, ge=1, description="assets per store commit; an interrupted ingest redoes at most one batch"
+    )
 
     # documents and videos (each page or sampled frame becomes an asset)
     max_media_bytes: int = Field(2 * 1024**3, ge=1, description="largest PDF or video file read from disk")
@@ -112,6 +115,47 @@ class Settings(BaseSettings):
     moderation_judge: bool = Field(False, description="ask the reranker the policy question on borderline uploads")
     moderation_judge_min_probability: float = Field(0.5, ge=0.0, le=1.0, description="judge probability that matches")
     moderation_lease_s: float = Field(600.0, gt=0, description="how long a reviewer's claim on a queue item lasts")
+
+    # access control and limits (pipeline/auth.py, pipeline/limits.py; docs/security.md)
+    auth: Literal["auto", "local", "oidc", "off"] = Field(
+        "auto",
+        description="who may use the app: auto = OIDC when Streamlit's [auth] secrets exist, else the users file; "
+        "off = no sign-in, everyone is admin (a single-user machine only)",
+    )
+    users_file: Path | None = Field(None, description="local users and OIDC role mapping; default <data_dir>/users.json")
+    oidc_roles: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="OIDC e-mail or domain -> role: `ann@example.com=admin,example.com=analyst` or a JSON object",
+    )
+    oidc_default_role: str | None = Field(None, description="role of an OIDC user no mapping names; unset = no access")
+    sign_in_max_failures: int = Field(5, ge=1, description="failed sign-ins in a row before a user is locked out")
+    sign_in_lockout_s: float = Field(60.0, gt=0, description="how long a locked-out user must wait")
+    max_query_chars: int = Field(2000, ge=1, description="longest text query accepted")
+    max_results: int = Field(1000, ge=1, le=1000, description="most hits one search may ask for")
+    max_model_calls_per_session: int = Field(
+        200, ge=1, description="searches that run a model (embed, OCR of a query image, rerank) per app session"
+    )
+    model_calls_window_s: float = Field(3600.0, gt=0, description="the window the model-call limit counts over")
+
+    @field_validator("oidc_roles", mode="before")
+    @classmethod
+    def _role_map(cls, value: object) -> object:
+        """Accept `who=role,who=role` as well as a JSON object; keys compare lower-case."""
+        if isinstance(value, str):
+            if value.lstrip().startswith("{"):
+                value = json.loads(value)
+            else:
+                pairs = [entry.split("=", 1) for entry in value.split(",") if entry.strip()]
+                if any(len(pair) != 2 for pair in pairs):
+                    raise ValueError(f"{value!r}: give who=role pairs separated by commas")
+                value = {who: role for who, role in pairs}
+        if isinstance(value, dict):
+            return {str(who).strip().lower(): str(role).strip() for who, role in value.items()}
+        return value
+
+    @property
+    def users_path(self) -> Path:
+        return self.users_file or self.data_dir / "users.json"
 
     @field_validator("url_allowed_domains", mode="before")
     @classmethod

@@ -119,7 +119,7 @@ def results_csv(hits: Sequence[Hit]) -> bytes:
     writer = csv.DictWriter(buffer, fieldnames=columns, restval="", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({key: _cell(value) for key, value in row.items()})
+        writer.writerow({key: safe_cell(value) for key, value in row.items()})
     return buffer.getvalue().encode("utf-8-sig")
 
 
@@ -142,7 +142,8 @@ def facet_counts(hits: Sequence[Hit], column: str) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=lambda item: (-item[1], item[0] == MISSING, item[0]))
 
 
-def _cell(value: Any) -> Any:
+def safe_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: formula-like strings get a leading quote, None is empty."""
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return "" if value is None else value

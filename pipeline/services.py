@@ -34,6 +34,7 @@ class Services:
             self.models.embedder,
             self.models.captioner,
             limits,
+            batch_size=self.settings.ingest_batch_size,
             url_policy=UrlPolicy.from_settings(self.settings),
             media=MediaPolicy.from_settings(self.settings),
         )
@@ -63,6 +64,8 @@ class Services:
             stage,
             video_window_s=self.settings.video_window_s,
             frame_interval_s=1.0 / self.settings.video_fps,
+            max_query_chars=self.settings.max_query_chars,
+            max_results=self.settings.max_results,
         )
 
 

@@ -31,6 +31,7 @@ VIEWPORT = {"width": 1440, "height": 1500}
 START_TIMEOUT_S = 90
 STEP_TIMEOUT_MS = 90_000
 QUERY_TEXT = "card declined payment failed"
+OPEN_ENV = {"VLSEARCH_AUTH": "off"}
 QUERY_SCREEN = ROOT / "tests" / "data" / "query_screens" / "SUP-1042.jpg"
 
 
@@ -143,7 +144,8 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data" / "demo")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     args = parser.parse_args()
-    with running_app(args.data_dir.resolve(), ROOT / "test-artifacts" / "streamlit.log") as url:
+    # Sign-in is off for the screenshots: they show the pages, not the sign-in form.
+    with running_app(args.data_dir.resolve(), ROOT / "test-artifacts" / "streamlit.log", OPEN_ENV) as url:
         print(capture(url, args.out))
 
 

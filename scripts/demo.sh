@@ -3,6 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export VLSEARCH_DATA_DIR="${VLSEARCH_DATA_DIR:-data/demo}"
+# The demo runs without sign-in, so it listens on this machine only. A shared deployment adds users
+# (python -m pipeline users add NAME --role admin) or OIDC instead: see README "Access control".
+export VLSEARCH_AUTH="${VLSEARCH_AUTH:-off}"
 PORT=8501
 
 step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "$2"; }
@@ -11,7 +14,8 @@ step "Ingest the sample collection (45 images + manifest; quick when nothing cha
   "python -m pipeline ingest --manifest samples/manifest.jsonl"
 python -m pipeline ingest --manifest samples/manifest.jsonl
 
-step "Serve the app (Ctrl+C stops it)" "streamlit run streamlit_app/app.py --server.headless true --server.port $PORT"
+step "Serve the app (Ctrl+C stops it)" \
+  "streamlit run streamlit_app/app.py --server.headless true --server.address 127.0.0.1 --server.port $PORT"
 cat <<TXT
 
   Open http://localhost:$PORT
@@ -24,4 +28,4 @@ cat <<TXT
     python -m pipeline search --image tests/data/query_screens/SUP-1057.jpg --json
 
 TXT
-exec streamlit run streamlit_app/app.py --server.headless true --server.port "$PORT"
+exec streamlit run streamlit_app/app.py --server.headless true --server.address 127.0.0.1 --server.port "$PORT"

@@ -1,4 +1,5 @@
-"""What every page shares: the services built once per process, error display, and small widgets."""
+"""What every page shares: the services built once per process, who is signed in and what they may do, the
+audit log and per-session limits, error display, and small widgets."""
 
 from __future__ import annotations
 
@@ -11,11 +12,30 @@ from typing import Any
 import streamlit as st
 
 from pipeline.assets import AssetView, player_span
+from pipeline.audit import Action, AuditLog, Outcome, open_audit_log
+from pipeline.auth import (
+    AuthMode,
+    AuthNotConfigured,
+    Permission,
+    PermissionDenied,
+    Role,
+    SignInFailed,
+    SignInThrottle,
+    User,
+    UsersFile,
+    oidc_user,
+    parse_role,
+    require,
+    resolve_mode,
+    role_mapping,
+    sign_in,
+)
 from pipeline.config import Settings
 from pipeline.errors import VlsearchError
 from pipeline.feedback import FEEDBACK_FILE, FeedbackLog
 from pipeline.highlight import escape
 from pipeline.ingest import ImageLimits, ItemResult
+from pipeline.limits import LimitReached, ModelCallBudget, search_model_calls
 from pipeline.overview import facet_values
 from pipeline.records import Hit, SourceKind
 from pipeline.results import clock
@@ -23,6 +43,10 @@ from pipeline.services import Services, build_services
 from pipeline.uploads import UPLOAD_TYPES, max_upload_mb
 
 log = logging.getLogger("vlsearch.app")
+SIGNED_IN = "auth_user"  # session-state key: the local user's name (OIDC identity lives in st.user)
+OIDC_AUDITED = "auth_oidc_audited"
+MODEL_CALLS = "limits_model_calls"
+OPEN_USER = User("local", Role.ADMIN, AuthMode.OFF)
 FACETS_TTL_S = 60
 OPEN_LABEL = {SourceKind.PDF_PAGE: "Open page", SourceKind.VIDEO_FRAME: "Play"}  # what opens a page or frame hit
 
@@ -124,3 +148,165 @@ def guard(action: str) -> Iterator[None]:
     except Exception:
         log.exception("unexpected error while %s", action)
         st.error(f"Something went wrong while {action}. The details are in the server log.", icon=":material/error:")
+
+
+# access control -------------------------------------------------------------------------------
+
+
+@st.cache_resource
+def settings() -> Settings:
+    """Settings without the services: signing in must not wait for the models to load."""
+    return Settings()
+
+
+@st.cache_resource
+def _audit_log(data_dir: str) -> AuditLog:
+    return open_audit_log(Path(data_dir))
+
+
+def audit_log() -> AuditLog:
+    return _audit_log(str(settings().data_dir))
+
+
+@st.cache_resource
+def _throttle(max_failures: int, lockout_s: float) -> SignInThrottle:
+    return SignInThrottle(max_failures, lockout_s)
+
+
+def throttle() -> SignInThrottle:
+    """One per process, so a lockout holds across browser tabs and sessions."""
+    return _throttle(settings().sign_in_max_failures, settings().sign_in_lockout_s)
+
+
+def users_file() -> UsersFile:
+    return _users_file(str(settings().users_path))
+
+
+@st.cache_resource
+def _users_file(path: str) -> UsersFile:
+    return UsersFile(Path(path))
+
+
+def auth_mode() -> AuthMode:
+    oidc = st.secrets.load_if_toml_exists() and "auth" in st.secrets
+    return resolve_mode(settings().auth, oidc_configured=oidc, users_file=settings().users_path)
+
+
+def current_user() -> User | None:
+    """Who this session belongs to, read afresh each run so a changed or removed role applies at once."""
+    mode = auth_mode()
+    if mode == AuthMode.OFF:
+        return OPEN_USER
+    if mode == AuthMode.OIDC:
+        if not st.user.is_logged_in:
+            return None
+        default = settings().oidc_default_role
+        user = oidc_user(
+            st.user.to_dict(), role_mapping(settings(), users_file()),
+            parse_role(default, "VLSEARCH_OIDC_DEFAULT_ROLE") if default else None,
+        )
+        if not st.session_state.get(OIDC_AUDITED):
+            audit_log().record(Action.SIGN_IN, user=user, mode=mode.value)
+            st.session_state[OIDC_AUDITED] = True
+        return user
+    name = st.session_state.get(SIGNED_IN)
+    account = users_file().account(name) if name else None
+    if account is None:
+        st.session_state.pop(SIGNED_IN, None)
+        return None
+    return User(account.name, account.role, mode)
+
+
+def gate() -> User | None:
+    """The signed-in user, or None when nobody is; stops the run after saying why when nobody can be (no way to
+    sign in is configured, a broken users file, an OIDC account without a role)."""
+    try:
+        return current_user()
+    except AuthNotConfigured as error:
+        st.title("vlsearch")
+        st.error(str(error), icon=":material/lock:")
+    except SignInFailed as error:
+        if not st.session_state.get(OIDC_AUDITED):
+            audit_log().record(Action.SIGN_IN, actor=str(st.user.get("email", "")), outcome=Outcome.REFUSED,
+                               reason=str(error))
+            st.session_state[OIDC_AUDITED] = True
+        st.error(str(error), icon=":material/no_accounts:")
+        if st.button("Sign out", key="auth_sign_out", icon=":material/logout:"):
+            st.logout()
+    except VlsearchError as error:
+        st.error(str(error), icon=":material/error:")
+    st.stop()
+    raise AssertionError("st.stop() ends the run")
+
+
+def allowed(permission: Permission, page: str) -> User:
+    """The signed-in user when their role allows `permission`; otherwise the page says why, audits it and stops."""
+    user = current_user()
+    try:
+        return require(user, permission)
+    except PermissionDenied as error:
+        audit_log().record(Action.OPEN_PAGE, user=user, outcome=Outcome.REFUSED, page=page, reason=str(error))
+        st.error(str(error), icon=":material/block:")
+        st.stop()
+        raise AssertionError("st.stop() ends the run") from error
+
+
+def sign_in_page() -> None:
+    """The sign-in form (local users) or the identity provider's button (OIDC)."""
+    st.title("Sign in to vlsearch")
+    with guard("signing in"):
+        if auth_mode() == AuthMode.OIDC:
+            if st.button("Sign in with your organisation's account", type="primary", icon=":material/login:"):
+                st.login()
+            return
+        with st.form("auth_form", clear_on_submit=True):
+            name = st.text_input("User name", key="auth_name")
+            password = st.text_input("Password", type="password", key="auth_password")
+            submitted = st.form_submit_button("Sign in", type="primary", icon=":material/login:")
+        if submitted:
+            try:
+                user = sign_in(users_file(), throttle(), name, password)
+            except SignInFailed as error:
+                audit_log().record(Action.SIGN_IN, actor=name.strip(), outcome=Outcome.FAILED, reason=str(error))
+                raise
+            audit_log().record(Action.SIGN_IN, user=user, mode=user.mode.value)
+            st.session_state[SIGNED_IN] = user.name
+            st.rerun()
+
+
+def account_sidebar(user: User) -> None:
+    """Who is signed in, with what role, and the way out; a warning when nobody has to sign in."""
+    with st.sidebar:
+        if user.mode == AuthMode.OFF:
+            st.warning("Access control is off (VLSEARCH_AUTH=off): anyone who can open this app is admin.",
+                       icon=":material/lock_open:")
+            return
+        st.caption(f"Signed in as **{escape(user.name)}** · {user.role}")
+        if st.button("Sign out", key="auth_sign_out", icon=":material/logout:"):
+            audit_log().record(Action.SIGN_OUT, user=user)
+            st.session_state.pop(SIGNED_IN, None)
+            if user.mode == AuthMode.OIDC:
+                st.logout()
+            st.rerun()
+
+
+@contextmanager
+def audited(action: Action, user: User, **detail: Any) -> Iterator[dict[str, Any]]:
+    """Record `action` when the block ends: ok with what the block put in the yielded dict, refused or failed
+    with the reason when it raised."""
+    outcome: dict[str, Any] = {}
+    try:
+        yield outcome
+    except (PermissionDenied, LimitReached) as error:
+        audit_log().record(action, user=user, outcome=Outcome.REFUSED, reason=str(error), **detail)
+        raise
+    except VlsearchError as error:
+        audit_log().record(action, user=user, outcome=Outcome.FAILED, reason=str(error), **detail)
+        raise
+    audit_log().record(action, user=user, **detail, **outcome)
+
+
+def spend_model_calls(*, image: bool, rerank: bool) -> None:
+    """Count a search against this session's model-call allowance; LimitReached when it is used up."""
+    budget = st.session_state.setdefault(MODEL_CALLS, ModelCallBudget.from_settings(settings()))
+    budget.spend(search_model_calls(embedder=services().models.embedder is not None, image=image, rerank=rerank))

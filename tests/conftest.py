@@ -1,9 +1,11 @@
-"""Shared fixtures: the tiny random-weight Qwen3-VL checkpoint and settings that point at it."""
+"""Shared fixtures: the tiny random-weight Qwen3-VL checkpoint and settings that point at it; a users file."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from pipeline.auth import Role, UsersFile
 from pipeline.config import Settings
 from tests.tiny_qwen import build_tiny_qwen3vl
 
@@ -29,3 +31,29 @@ def tiny_settings(tiny_qwen_dir: Path, tmp_path: Path) -> Settings:
         caption_max_new_tokens=8,
         model_max_pixels=128 * 128,
     )
+
+
+PASSWORDS = {"ann": "ann-secret-1", "sam": "sam-secret-1", "mo": "mo-secret-12", "ana": "ana-secret-1"}
+ROLES = {"ann": Role.ADMIN, "sam": Role.SUPPORT, "mo": Role.MODERATOR, "ana": Role.ANALYST}
+
+
+@pytest.fixture(scope="session")
+def users_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A users file with one user per role, password PASSWORDS[name] (Argon2 is slow on purpose: written once)."""
+    path = tmp_path_factory.mktemp("users") / "users.json"
+    users = UsersFile(path)
+    for name, role in ROLES.items():
+        users.add(name, role, PASSWORDS[name])
+    return path
+
+
+@pytest.fixture
+def fresh_app_caches() -> Iterator[None]:
+    """Each app test builds its own services from its own environment, as a new server process would."""
+    import streamlit as st
+
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield
+    st.cache_resource.clear()
+    st.cache_data.clear()

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from pipeline.config import Settings
@@ -18,6 +17,8 @@ from tests.media_fixtures import make_text_pdf, make_text_video
 from tests.media_records import frame_record, image_record, page_record
 from tests.sample_collection import QUERY_SCREENS, RECEIPT, REDUCED_MODE_ENV, SAMPLES, ingest_samples
 
+pytestmark = pytest.mark.usefixtures("fresh_app_caches")
+
 APP = Path(__file__).resolve().parents[1] / "streamlit_app" / "app.py"
 TIMEOUT_S = 120
 QUERY = "visa card total"
@@ -25,6 +26,7 @@ CARD_SCREEN = SAMPLES / "images" / "payflow_card_declined_en_desktop_light.png"
 TRUNCATED_PNG = CARD_SCREEN.read_bytes()[:2000]
 
 OpenPage = Callable[..., AppTest]
+OPEN_MODE_ENV = {"VLSEARCH_AUTH": "off"}  # these tests are about the pages; tests/test_auth.py signs in
 
 
 @pytest.fixture(scope="module")
@@ -32,21 +34,11 @@ def collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return ingest_samples(tmp_path_factory.mktemp("app-data"))
 
 
-@pytest.fixture(autouse=True)
-def fresh_caches() -> Iterator[None]:
-    """Each test builds its own services from its own environment, as a new server process would."""
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield
-    st.cache_resource.clear()
-    st.cache_data.clear()
-
-
 @pytest.fixture
 def open_page(monkeypatch: pytest.MonkeyPatch) -> OpenPage:
     def open_(data_dir: Path, page: str | None = None, **env: str) -> AppTest:
         monkeypatch.setenv("VLSEARCH_DATA_DIR", str(data_dir))
-        for name, value in {**REDUCED_MODE_ENV, **env}.items():
+        for name, value in {**REDUCED_MODE_ENV, **OPEN_MODE_ENV, **env}.items():
             monkeypatch.setenv(name, value)
         app = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S).run()
         if page is not None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.app_screenshots import CHROMIUM, browser_page, lookup_screenshot, running_app, search_analyst, show_home
+from scripts.app_screenshots import CHROMIUM, OPEN_ENV, browser_page, lookup_screenshot, running_app, search_analyst, show_home
 from tests.sample_collection import QUERY_SCREENS, REDUCED_MODE_ENV, ROOT, ingest_samples
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -27,7 +27,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data_dir = ingest_samples(tmp_path_factory.mktemp("browser-data"))
-    with running_app(data_dir, ARTIFACTS / "streamlit.log", REDUCED_MODE_ENV) as url:
+    with running_app(data_dir, ARTIFACTS / "streamlit.log", {**REDUCED_MODE_ENV, **OPEN_ENV}) as url:
         yield url
 
 

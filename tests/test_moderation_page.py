@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from pipeline.config import Settings
@@ -20,6 +18,8 @@ from pipeline.moderation.services import open_queue
 from pipeline.services import build_services
 from pipeline.sources import collect
 from tests.near_duplicate_set import LIMITS, NoOcr, jpeg_40, open_image
+
+pytestmark = pytest.mark.usefixtures("fresh_app_caches")
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "streamlit_app" / "views" / "moderation.py"
@@ -52,17 +52,11 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.fixture(autouse=True)
-def fresh_caches() -> Iterator[None]:
-    st.cache_resource.clear()
-    yield
-    st.cache_resource.clear()
-
-
 @pytest.fixture
 def page(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv("VLSEARCH_DATA_DIR", str(data_dir))
     monkeypatch.setenv("VLSEARCH_MODELS_ENABLED", "false")
+    monkeypatch.setenv("VLSEARCH_AUTH", "off")  # reviewers type their name; tests/test_auth.py signs in
     app = AppTest.from_file(str(PAGE), default_timeout=60).run()
     assert not app.exception
     return app

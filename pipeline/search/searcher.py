@@ -8,6 +8,7 @@ from PIL import Image
 
 from pipeline.config import Settings
 from pipeline.errors import BadInput
+from pipeline.limits import check_query_text, check_result_limit
 from pipeline.models import Embedder, Query
 from pipeline.ocr import OcrEngine
 from pipeline.records import Hit
@@ -22,6 +23,7 @@ MAX_LIMIT = 1000
 CANDIDATES_PER_HIT = 10
 VIDEO_WINDOW_S: float = Settings.model_fields["video_window_s"].default
 FRAME_INTERVAL_S: float = 1.0 / Settings.model_fields["video_fps"].default
+MAX_QUERY_CHARS: int = Settings.model_fields["max_query_chars"].default
 NO_RERANKER = "rerank unavailable: no reranker model is loaded (see VLSEARCH_RERANK_MODEL); hits keep their fused order"
 
 
@@ -48,14 +50,19 @@ class Searcher:
         *,
         video_window_s: float = VIDEO_WINDOW_S,
         frame_interval_s: float = FRAME_INTERVAL_S,
+        max_query_chars: int = MAX_QUERY_CHARS,
+        max_results: int = MAX_LIMIT,
     ) -> None:
-        """`frame_interval_s` is the time between sampled frames (1 / VLSEARCH_VIDEO_FPS): a window's end."""
+        """`frame_interval_s` is the time between sampled frames (1 / VLSEARCH_VIDEO_FPS): a window's end.
+        `max_query_chars` and `max_results` are VLSEARCH_MAX_QUERY_CHARS and VLSEARCH_MAX_RESULTS."""
         self.store = store
         self.ocr = ocr
         self.embedder = embedder
         self.rerank = rerank
         self.video_window_s = video_window_s
         self.frame_interval_s = frame_interval_s
+        self.max_query_chars = max_query_chars
+        self.max_results = min(max_results, MAX_LIMIT)
 
     def search(
         self,
@@ -71,8 +78,8 @@ class Searcher:
     ) -> SearchResult:
         if not 0.0 <= alpha <= 1.0:
             raise BadInput("alpha", f"{alpha} is outside [0, 1] (0 = keyword only, 1 = vector only)")
-        if not 1 <= limit <= MAX_LIMIT:
-            raise BadInput("limit", f"{limit} is outside 1..{MAX_LIMIT}")
+        check_result_limit(limit, self.max_results)
+        check_query_text(text, self.max_query_chars)
         if min_relevance is not None and not 0.0 <= min_relevance <= 1.0:
             raise BadInput("min relevance", f"{min_relevance} is not a probability in [0, 1]")
         plan = plan_query(text=text, image=image, ocr=self.ocr, embedder=self.embedder)

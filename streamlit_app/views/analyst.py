@@ -6,6 +6,8 @@ import streamlit as st
 from PIL import Image
 
 from pipeline.assets import asset_title, asset_view, fit_width
+from pipeline.audit import Action, logged_query
+from pipeline.auth import Permission
 from pipeline.feedback import query_id
 from pipeline.highlight import escape, highlight, to_html
 from pipeline.records import Hit
@@ -17,27 +19,35 @@ from pipeline.uploads import check_upload
 from streamlit_app import ui
 
 GRID_COLUMNS = 3
+MAX_SHOWN = 100  # hits a page of cards stays readable with; VLSEARCH_MAX_RESULTS may lower it
 SNIPPET_CHARS = 220
 THUMB_BOX = (256, 170)
 VOTE_BY_THUMB = {0: -1, 1: 1}
 THUMB_BY_VOTE = {vote: thumb for thumb, vote in VOTE_BY_THUMB.items()}
 
+user = ui.allowed(Permission.SEARCH, "analyst")
 st.title("Analyst dashboard")
 
 
 def search(
     searcher: Searcher, *, text: str, image: Image.Image | None, image_sha: str, label: str, where: str | None
 ) -> None:
-    """Run the query with the form's settings and keep the result for the reruns that follow."""
-    result = searcher.search(
-        text=text or None,
-        image=image,
-        alpha=st.session_state["analyst_alpha"],
-        limit=int(st.session_state["analyst_limit"]),
-        where=where,
-        fusion=Fusion(st.session_state["analyst_fusion"]),
-        rerank=bool(st.session_state.get("analyst_rerank")),
-    )
+    """Run the query with the form's settings (counted against the session's model calls, and audited) and keep
+    the result for the reruns that follow."""
+    rerank = bool(st.session_state.get("analyst_rerank"))
+    with ui.audited(Action.SEARCH, user, page="analyst", query=logged_query(text), image=image_sha,
+                    filters=where or "") as outcome:
+        ui.spend_model_calls(image=image is not None, rerank=rerank)
+        result = searcher.search(
+            text=text or None,
+            image=image,
+            alpha=st.session_state["analyst_alpha"],
+            limit=int(st.session_state["analyst_limit"]),
+            where=where,
+            fusion=Fusion(st.session_state["analyst_fusion"]),
+            rerank=rerank,
+        )
+        outcome["results"] = len(result.hits)
     st.session_state["analyst_search"] = {
         "text": text, "image_sha": image_sha, "label": label, "where": where, "result": result,
     }
@@ -145,7 +155,9 @@ with ui.guard("searching"):
             "alpha: 0 = keyword only, 1 = vector only", 0.0, 1.0, settings.alpha, 0.05, key="analyst_alpha",
             help="Weight of vector similarity against BM25. Without an embedding model search is keyword only.",
         )
-        limit_column.number_input("Results", 1, 100, 12, key="analyst_limit")
+        most = min(MAX_SHOWN, settings.max_results)
+        limit_column.number_input("Results", 1, most, min(12, most), key="analyst_limit",
+                                  help=f"At most {most} (VLSEARCH_MAX_RESULTS caps it)")
         fusion_column.radio("Fusion", [fusion.value for fusion in Fusion], horizontal=True, key="analyst_fusion",
                             index=[fusion.value for fusion in Fusion].index(settings.fusion))
         rerank_column.toggle(

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from pipeline.audit import Action
+from pipeline.auth import Permission, require
 from pipeline.highlight import escape
 from pipeline.ingest import IngestReport, Outcome, ingest_collected
 from pipeline.overview import INGEST_COMMAND, collection_overview
@@ -11,6 +13,7 @@ from pipeline.sources import Collected, collect
 from pipeline.uploads import UPLOADS_FOLDER, save_uploads
 from streamlit_app import ui
 
+user = ui.allowed(Permission.SEARCH, "home")
 st.title("vlsearch")
 st.caption("Search a private collection of images by meaning and by the text inside them.")
 
@@ -56,6 +59,8 @@ with ui.guard("reading the collection"):
             f"source .venv/bin/activate\n{INGEST_COMMAND}\npython -m pipeline ingest ~/screenshots", language="bash"
         )
 
+    if not user.may(Permission.INGEST):
+        st.stop()  # adding images is for analysts and admins
     st.subheader("Add images")
     upload_tab, folder_tab = st.tabs(["Upload", "Folder on the server"])
     with upload_tab, st.form("home_upload_form", clear_on_submit=True):
@@ -70,11 +75,16 @@ with ui.guard("reading the collection"):
 
     with ui.guard("ingesting"):
         collected: Collected | None = None
+        source = ""
         if upload_clicked and files:
+            require(user, Permission.INGEST)
             uploads = [(file.name, file.getvalue()) for file in files]
             collected = save_uploads(uploads, services.settings.data_dir / UPLOADS_FOLDER, ui.limits())
+            source = f"{len(uploads)} uploads"
         elif folder_clicked and folder.strip():
+            require(user, Permission.INGEST)
             collected = collect([Path(folder.strip()).expanduser()])
+            source = folder.strip()
         elif upload_clicked or folder_clicked:
             st.warning("Choose images to upload or type a folder path first.")
 
@@ -83,7 +93,9 @@ with ui.guard("reading the collection"):
         elif collected is not None:
             total = len(collected.items) + len(collected.problems)
             bar = ui.ProgressBar(total, "Ingesting")
-            report = ingest_collected(services.ingestor(), collected, bar, found=bar.found)
+            with ui.audited(Action.INGEST, user, source=source) as outcome:
+                report = ingest_collected(services.ingestor(), collected, bar, found=bar.found)
+                outcome.update(report.summary())
             st.session_state["home_report"] = report
             if report.count(Outcome.ADDED) or report.count(Outcome.UPDATED):
                 st.rerun()  # the figures above are from before the ingest

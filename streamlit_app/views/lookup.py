@@ -3,6 +3,8 @@
 import streamlit as st
 
 from pipeline.assets import asset_view
+from pipeline.audit import Action, logged_query
+from pipeline.auth import Permission
 from pipeline.highlight import escape, highlight, to_html
 from pipeline.records import SourceKind
 from pipeline.results import hit_label, hit_score_text
@@ -13,6 +15,7 @@ from streamlit_app import ui
 SHOWN_TERMS = 15
 DETAIL_COLUMNS = ("category", "app", "created_at", "error_code", "language")
 
+user = ui.allowed(Permission.SEARCH, "lookup")
 st.title("Screenshot lookup")
 st.caption("Drop the screenshot a customer sent: see past tickets that show the same problem and how they were solved.")
 
@@ -80,13 +83,15 @@ with ui.guard("looking up the screenshot"):
             st.warning("Add the customer's screenshot first.")
         else:
             screenshot = check_upload(upload.name, upload.getvalue(), ui.limits())
-            st.session_state["lookup_result"] = {
-                "image": upload.getvalue(),
-                "lookup": lookup_tickets(
+            with ui.audited(Action.SEARCH, user, page="lookup", query=logged_query(note),
+                            image=screenshot.sha256) as outcome:
+                ui.spend_model_calls(image=True, rerank=rerank)
+                lookup = lookup_tickets(
                     services.searcher(), image=screenshot.image, note=note,
                     alpha=settings.alpha, rerank=rerank, min_probability=threshold,
-                ),
-            }
+                )
+                outcome["results"] = len(lookup.matches)
+            st.session_state["lookup_result"] = {"image": upload.getvalue(), "lookup": lookup}
 
     shown = st.session_state.get("lookup_result")
     if shown is not None:

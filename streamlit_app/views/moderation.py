@@ -4,7 +4,9 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from pipeline.auth import AuthMode, Permission
 from pipeline.highlight import escape
+from pipeline.moderation.desk import ReviewDesk
 from pipeline.moderation.library import reference_thumbnails
 from pipeline.moderation.matching import Match
 from pipeline.moderation.queue import OPEN_STATES, TRANSITIONS, QueueItem, State, iso_time
@@ -16,6 +18,7 @@ SHORTCUTS = {State.APPROVED: "A", State.REMOVED: "X", State.ESCALATED: "E"}  # "
 LABELS = {State.APPROVED: "Approve", State.REMOVED: "Remove", State.ESCALATED: "Escalate"}
 ICONS = {State.APPROVED: ":material/check:", State.REMOVED: ":material/delete:", State.ESCALATED: ":material/flag:"}
 
+user = ui.allowed(Permission.MODERATE, "moderation")
 st.title("Moderation queue")
 st.caption("Uploads that resemble known-bad content. Decide each one; every decision is kept in the audit log.")
 
@@ -25,19 +28,23 @@ def moderation() -> Moderation:
     return build_moderation(ui.services())
 
 
+def desk() -> ReviewDesk:
+    """The queue as this user may use it; the reviewer is the signed-in name (typed in only when sign-in is off)."""
+    typed = st.session_state.get("moderation_reviewer", "")
+    return ReviewDesk(moderation().queue, ui.audit_log(), user, typed if user.mode == AuthMode.OFF else user.name)
+
+
 def decide(item_id: int, state: State) -> None:
     """Button callback: runs before the rerun, so the page then shows the next item."""
     with ui.guard("saving the decision"):
-        moderation().queue.decide(
-            item_id, state, st.session_state["moderation_reviewer"], st.session_state.get("moderation_note", "")
-        )
+        desk().decide(item_id, state, st.session_state.get("moderation_note", ""))
         st.session_state["moderation_note"] = ""
         st.session_state["moderation_done"] = f"Item {item_id}: {state}."
 
 
 def skip(item_id: int) -> None:
     with ui.guard("skipping the item"):
-        moderation().queue.release(item_id, st.session_state["moderation_reviewer"])
+        desk().release(item_id)
         st.session_state.setdefault("moderation_skipped", set()).add(item_id)
 
 
@@ -103,7 +110,11 @@ with ui.guard("reading the moderation queue"):
         column.metric(state.value.capitalize(), counts[state])
 
     reviewer_column, state_column, category_column = st.columns(3)
-    reviewer = reviewer_column.text_input("Reviewer", key="moderation_reviewer", placeholder="your name")
+    if user.mode == AuthMode.OFF:
+        reviewer_column.text_input("Reviewer", key="moderation_reviewer", placeholder="your name")
+    else:
+        reviewer_column.text_input("Reviewer", value=user.name, disabled=True, help="the signed-in user")
+    reviewer = desk().reviewer
     state = state_column.selectbox("State", [*State, ALL], key="moderation_state")
     category = category_column.selectbox("Category", [ALL, *queue.categories()], key="moderation_category")
     chosen_state = None if state == ALL else State(state)
@@ -120,8 +131,7 @@ with ui.guard("reading the moderation queue"):
                 icon=":material/badge:",
             )
         else:
-            item = queue.claim_next(
-                reviewer,
+            item = desk().claim_next(
                 state=chosen_state,
                 category=chosen_category,
                 skip=st.session_state.get("moderation_skipped", set()),
