@@ -1,6 +1,6 @@
 """Vector storage trade-offs: float32 vs quantized vectors, and Matryoshka truncation.
 
-    python bench/vectors.py --records 10000 50000 [--queries 200]
+    python bench/vectors.py --records 10000 100000 [--queries 200]     # 10 minutes on 2 cores
 
 On the synthetic vectors of bench/synthetic.py (2048-d, normalised, energy decaying over the
 dimensions as in Matryoshka-trained embeddings; synthetic, so truncation figures are indicative),
@@ -8,9 +8,9 @@ each representation is searched for the top 10 and compared with exact float32 2
 - numpy references, exhaustive scans: float32; int8 scalar quantization (per-dimension range,
   scored in float); 1-bit sign quantization (Hamming distance), alone and with the top 100
   rescored in float32; Matryoshka truncation to 1024 and 512 dimensions, renormalised.
-- LanceDB ANN indexes (the engine's own quantizers): IVF_HNSW_SQ (8-bit scalar, what LanceStore
-  builds), IVF_PQ (product quantization, 16 dimensions per 1-byte code) and IVF_RQ (RaBitQ,
-  1 bit per dimension), each on 2048-d and on the 512-d truncation; Lance's default search
+- LanceDB ANN indexes (the engine's own quantizers): IVF_HNSW_SQ (8-bit scalar), IVF_PQ
+  (product quantization, 16 dimensions per 1-byte code) and IVF_RQ (RaBitQ, 1 bit per
+  dimension, what LanceStore builds), each on 2048-d and on the 512-d truncation; Lance's default search
   parameters, alone and with `refine_factor(10)` (the top 100 rescored on the stored float32
   vectors).
 
@@ -43,6 +43,7 @@ from bench.synthetic import SyntheticCollection  # noqa: E402
 
 LIMIT = 10
 RESCORE_DEPTH = 100
+Row = tuple[str, int, str, float, float]  # label, bytes/vector, index bytes/record, recall@10, p50 ms
 
 
 def truncated(vectors: np.ndarray, dim: int) -> np.ndarray:
@@ -71,7 +72,7 @@ def measure(search: Callable[[int], np.ndarray], queries: int, exact: list[np.nd
     return statistics.median(latencies), statistics.mean(recalls)
 
 
-def numpy_rows(vectors: np.ndarray, queries: np.ndarray, exact: list[np.ndarray]) -> list[tuple[str, int, str, float, float]]:
+def numpy_rows(vectors: np.ndarray, queries: np.ndarray, exact: list[np.ndarray]) -> list[Row]:
     rows = []
     low, high = vectors.min(axis=0), vectors.max(axis=0)
     step = (high - low) / 255
@@ -98,12 +99,12 @@ def numpy_rows(vectors: np.ndarray, queries: np.ndarray, exact: list[np.ndarray]
         short, short_queries = truncated(vectors, dim), truncated(queries, dim)
         cases.append((f"Matryoshka {dim}-d float32", 4 * dim, lambda i, v=short, q=short_queries: top(v @ q[i], LIMIT)))
     for label, size, search in cases:
-        ms, found = measure(search, len(queries), exact)
-        rows.append((f"numpy: {label}", size, "-", found, ms))
+        ms, recall_at_10 = measure(search, len(queries), exact)
+        rows.append((f"numpy: {label}", size, "-", recall_at_10, ms))
     return rows
 
 
-def lance_rows(vectors: np.ndarray, queries: np.ndarray, exact: list[np.ndarray], workdir: Path) -> list[tuple[str, int, str, float, float]]:
+def lance_rows(vectors: np.ndarray, queries: np.ndarray, exact: list[np.ndarray], workdir: Path) -> list[Row]:
     rows = []
     for dim in (2048, 512):
         data = vectors if dim == 2048 else truncated(vectors, dim)
@@ -114,23 +115,25 @@ def lance_rows(vectors: np.ndarray, queries: np.ndarray, exact: list[np.ndarray]
             ("IVF_RQ (RaBitQ, 1 bit / dim)", dim // 8, IvfRq(distance_type="cosine")),
         ]
         for label, size, config in configs:
-            db = lancedb.connect(workdir / f"{dim}-{label.split()[0]}")
+            location = workdir / f"{dim}-{label.split()[0]}"
+            db = lancedb.connect(location)
             column = pa.FixedSizeListArray.from_arrays(pa.array(data.reshape(-1)), dim)
             table = db.create_table("vectors", pa.table({"row": np.arange(len(data)), "vector": column}))
             start = time.perf_counter()
             table.create_index("vector", config=config)
             build_s = time.perf_counter() - start
-            index_bytes = disk_bytes(workdir / f"{dim}-{label.split()[0]}" / "vectors.lance" / "_indices")
+            index_bytes = f'{disk_bytes(location / "vectors.lance" / "_indices") / len(data):,.0f}'
 
             for refine in (None, 10):
 
                 def search(i: int, table=table, query_set=query_set, refine=refine) -> np.ndarray:
-                    query = table.search(query_set[i]).distance_type("cosine").select(["row", "_distance"]).limit(LIMIT)
+                    query = table.search(query_set[i]).distance_type("cosine").limit(LIMIT)
+                    query = query.select(["row", "_distance"])
                     return (query.refine_factor(refine) if refine else query).to_arrow().column("row").to_numpy()
 
-                ms, found = measure(search, len(queries), exact)
-                how = f" + refine {refine}" if refine else ""
-                rows.append((f"lance {label}, {dim}-d{how} (built in {build_s:.1f} s)", size, f"{index_bytes / len(data):,.0f}", found, ms))
+                ms, recall_at_10 = measure(search, len(queries), exact)
+                name = f"lance {label}, {dim}-d{f' + refine {refine}' if refine else ''} (built in {build_s:.1f} s)"
+                rows.append((name, size, index_bytes, recall_at_10, ms))
     return rows
 
 
@@ -150,8 +153,8 @@ def main() -> None:
         print(f"\n### {size:,} records, {len(queries)} queries\n")
         print("| representation | bytes/vector | index bytes/record on disk | recall@10 vs float32 2048-d | p50 ms |")
         print("| --- | ---: | ---: | ---: | ---: |")
-        for label, size_bytes, index_bytes, found, ms in rows:
-            print(f"| {label} | {size_bytes:,} | {index_bytes} | {found:.3f} | {ms:.1f} |")
+        for label, size_bytes, index_bytes, recall_at_10, ms in rows:
+            print(f"| {label} | {size_bytes:,} | {index_bytes} | {recall_at_10:.3f} | {ms:.1f} |")
 
 
 if __name__ == "__main__":

@@ -51,3 +51,20 @@ def test_words_that_ocr_glued_together_are_still_found(tmp_path):
     store.optimize()
     assert store.keyword_search("connection failed", limit=5)[0][0] == glued.id
     assert store.keyword_search("your computer", limit=5)[0][0] == glued.id
+
+
+def test_lookups_and_filters_see_records_written_after_the_indexes(tmp_path):
+    store = LanceStore(tmp_path, dim=DIM)
+    moved = make_record("a", "alpha", metadata={"category": "billing"})
+    store.upsert([moved, make_record("b", "beta", metadata={"category": "login"})])
+    store.optimize()
+    assert {"id_idx", "uri_idx", "m_category_idx"} <= set(store.stats()["indexes"])
+    moved.metadata = {"category": "login"}
+    added = make_record("c", "gamma", metadata={"category": "billing"})
+    store.upsert([moved, added])
+    for _ in range(2):  # before and after the indexes take the new rows in
+        assert store.ids_where("category = 'billing'", limit=10) == [added.id]
+        assert store.count("category = 'login'") == 2
+        assert [record.metadata for record in store.get([moved.id, added.id])] == [moved.metadata, added.metadata]
+        assert [asset.id for asset in store.lookup(uris=[added.uri], ids=[])] == [added.id]
+        store.optimize()
