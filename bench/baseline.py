@@ -2,7 +2,7 @@
 
 Built from the same stored table the engine searches (ids, analysed text, vectors, category),
 so both systems see the same data. Keyword side: `rank_bm25.BM25Okapi` over our analyser's
-tokens (pipeline/store/analyzer.py, as stored in ocr_tokens / caption_tokens), lower-cased and
+tokens (pipeline/store/analyzer.py, as stored in the table's text_tokens column), lower-cased and
 split on non-word characters as Lance's tokenizer does. Vector side: exact inner product on the
 L2-normalised vectors (= cosine). Hybrid: the top 100 of each side fused by the same
 relative_score_fusion (pipeline/search/fusion.py). A metadata filter is applied the way such a
@@ -23,6 +23,7 @@ from rank_bm25 import BM25Okapi
 from pipeline.search.fusion import relative_score_fusion
 from pipeline.store.analyzer import search_tokens
 from pipeline.store.base import MIN_CANDIDATES
+from pipeline.store.lance_engine import TEXT_COLUMN
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -40,13 +41,10 @@ class SeedBaseline:
         corpus: list[list[str]] = []
         categories: list[str] = []
         vectors: list[np.ndarray] = []
-        columns = ["id", "ocr_tokens", "caption_tokens", category_column, "vector"]
+        columns = ["id", TEXT_COLUMN, category_column, "vector"]
         for batch in data.search().select(columns).limit(None).to_batches(10_000):
             ids.extend(batch.column("id").to_pylist())
-            corpus.extend(
-                tokens(f"{ocr or ''} {caption or ''}")
-                for ocr, caption in zip(batch.column("ocr_tokens").to_pylist(), batch.column("caption_tokens").to_pylist())
-            )
+            corpus.extend(tokens(text or "") for text in batch.column(TEXT_COLUMN).to_pylist())
             categories.extend(batch.column(category_column).to_pylist())
             flat = batch.column("vector").flatten().to_numpy()
             vectors.append(flat.reshape(len(batch), -1).astype(np.float32))

@@ -1,8 +1,14 @@
+import dataclasses
+
+import lancedb
 import numpy as np
+import pyarrow as pa
 import pytest
+from lancedb.index import FTS, BTree
 
 from pipeline.errors import StoreError
-from pipeline.store.lance_engine import LanceStore
+from pipeline.store.analyzer import search_tokens
+from pipeline.store.lance_engine import TEXT_COLUMN, LanceStore
 from tests.store_conformance import DIM, StoreConformance, make_record, unit
 
 
@@ -68,3 +74,75 @@ def test_lookups_and_filters_see_records_written_after_the_indexes(tmp_path):
         assert [record.metadata for record in store.get([moved.id, added.id])] == [moved.metadata, added.metadata]
         assert [asset.id for asset in store.lookup(uris=[added.uri], ids=[])] == [added.id]
         store.optimize()
+
+
+def _per_field_layout(directory, records, *, merged_column_added=False):
+    """A store as written before keyword search had one column: analysed ocr_tokens and caption_tokens,
+    each with its own FTS index (optionally with an upgrade killed after adding the merged column)."""
+    current = LanceStore(directory / "current", dim=DIM)
+    current.upsert(records)
+    rows = lancedb.connect(directory / "current").open_table("assets").to_arrow().drop_columns([TEXT_COLUMN])
+    ocr, caption = (rows.column(name).to_pylist() for name in ("ocr_text", "caption"))
+    rows = rows.append_column("ocr_tokens", pa.array([search_tokens(text) for text in ocr], pa.string()))
+    rows = rows.append_column("caption_tokens", pa.array([search_tokens(text) for text in caption], pa.string()))
+    table = lancedb.connect(directory / "old").create_table("assets", data=rows, on_bad_vectors="null")
+    for column in ("ocr_tokens", "caption_tokens"):
+        table.create_index(column, config=FTS(with_position=False))
+    table.create_index("id", config=BTree())
+    if merged_column_added:
+        table.add_columns({TEXT_COLUMN: "concat_ws(' ', ocr_tokens, caption_tokens)"})
+    return directory / "old"
+
+
+@pytest.mark.parametrize("merged_column_added", [False, True], ids=["per-field store", "upgrade killed halfway"])
+def test_a_store_with_per_field_text_columns_is_upgraded_on_open(tmp_path, merged_column_added):
+    records = [
+        make_record("login", "登录失败 请稍后再试", caption="a phone showing an error dialog", metadata={"app": "Mail"}),
+        make_record("receipt", "TOTAL 12.50 Thank you", caption="a paper receipt on a table"),
+        make_record("mug", "", caption="a blue coffee mug"),
+    ]
+    old = _per_field_layout(tmp_path, records, merged_column_added=merged_column_added)
+
+    store = LanceStore(old, dim=DIM)
+
+    columns = set(lancedb.connect(old).open_table("assets").schema.names)
+    assert TEXT_COLUMN in columns and not {"ocr_tokens", "caption_tokens"} & columns
+    assert "text_tokens_idx" in store.stats()["indexes"] and not {"ocr_tokens_idx", "caption_tokens_idx"} & set(
+        store.stats()["indexes"]
+    )
+    assert store.count() == 3
+    assert [record.ocr_text for record in store.get([r.id for r in records])] == [r.ocr_text for r in records]
+    assert store.keyword_search("登录", limit=3)[0][0] == records[0].id  # OCR text, segmented
+    assert store.keyword_search("error dialog", limit=3)[0][0] == records[0].id  # caption
+    assert store.keyword_search("coffee mug", limit=3)[0][0] == records[2].id  # caption only, no OCR text
+    assert store.keyword_search("total", limit=3, where="app IS NULL")[0][0] == records[1].id
+    assert LanceStore(old, dim=DIM).keyword_search("receipt", limit=1)[0][0] == records[1].id  # reopens as is
+
+
+def test_keyword_search_scores_ocr_text_and_caption_as_one_document(tmp_path):
+    store = LanceStore(tmp_path, dim=DIM)
+    both = make_record("both", "Payment declined", caption="a checkout screen")
+    ocr_only = make_record("ocr", "Payment declined by the bank")
+    caption_only = make_record("other", "Sync finished", caption="a checkout screen")
+    store.upsert([both, ocr_only, caption_only])
+    store.optimize()
+    found = [doc_id for doc_id, _ in store.keyword_search("payment declined checkout", limit=3)]
+    assert found[0] == both.id and set(found) == {both.id, ocr_only.id, caption_only.id}
+
+
+def test_hits_loaded_after_a_search_are_current_after_updates_deletes_and_compaction(tmp_path):
+    store = LanceStore(tmp_path, dim=DIM)
+    records = [make_record(f"r{i}", f"invoice {i}", vector=unit(1, i)) for i in range(30)]
+    store.upsert(records)
+    store.optimize()
+    found = [doc_id for doc_id, _ in store.keyword_search("invoice", limit=30)]  # every record, addresses known
+    assert [record.id for record in store.get(found)] == found  # more than the engine's default page of 10
+
+    changed = dataclasses.replace(records[3], ocr_text="invoice 3 corrected")
+    store.upsert([changed])
+    store.delete([records[4].id])
+    assert [record.ocr_text for record in store.get([records[3].id, records[4].id])] == ["invoice 3 corrected"]
+
+    store.optimize()  # compaction rewrites the rows the remembered addresses pointed at
+    assert [record.ocr_text for record in store.get([records[5].id, records[3].id])] == ["invoice 5", "invoice 3 corrected"]
+    assert len(store.get(found)) == 29

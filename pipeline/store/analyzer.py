@@ -38,3 +38,8 @@ def _split_joined(run: str) -> list[str]:
     parts = wordninja.split(run)
     # A one-letter piece means the run was a name or code, not words glued together.
     return parts if len(parts) > 1 and all(len(part) >= 2 for part in parts) else []
+
+
+def analysed_text(*fields: str) -> str:
+    """One keyword-search document from several fields, each analysed on its own."""
+    return " ".join(tokens for tokens in map(search_tokens, fields) if tokens)

@@ -2,7 +2,10 @@
 
 Metadata columns live as nullable text columns prefixed ``m_`` (added by schema evolution when
 a manifest brings a new one), so filters are plain SQL on real columns. Keyword search runs on
-analysed copies of ocr_text and caption (see analyzer.py) with Lance's native BM25 index.
+one analysed copy of ocr_text and caption together (see analyzer.py) with Lance's native BM25
+index: one posting-list walk per query term instead of one per field, which halves the keyword
+tail at a million records (docs/benchmarks.md). Stores made with one analysed column per field are
+upgraded when opened.
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ from __future__ import annotations
 import functools
 import logging
 import random
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -21,11 +26,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from lancedb.index import FTS, BTree, IvfRq
-from lancedb.query import MultiMatchQuery
+from lancedb.query import MatchQuery
 
 from pipeline.errors import StoreError
 from pipeline.records import AssetRecord, Hit, SourceKind, Vector
-from pipeline.store.analyzer import search_tokens
+from pipeline.store.analyzer import analysed_text, search_tokens
 from pipeline.store.base import FILTERABLE_FIELDS, MIN_CANDIDATES, Fusion, StoredAsset, check_column, top_values
 from pipeline.store.filters import parse_filter, to_sql
 from pipeline.store.hybrid import hybrid_search
@@ -33,7 +38,8 @@ from pipeline.store.hybrid import hybrid_search
 log = logging.getLogger(__name__)
 
 META_PREFIX = "m_"
-TEXT_INDEXES = {"ocr_tokens": 1.0, "caption_tokens": 1.0}  # analysed column -> BM25F boost
+TEXT_COLUMN = "text_tokens"  # analysed ocr_text + caption, the one column keyword search reads
+PER_FIELD_TEXT_COLUMNS = ("ocr_tokens", "caption_tokens")  # what stores made before TEXT_COLUMN had
 # B-tree indexes for the point lookups every search and ingest makes (get, lookup, upsert, a
 # document's pages); metadata columns get one too, for filters. Without them each `id IN (...)`
 # or filtered search scans the column over the whole table (60 ms per query at 1M records).
@@ -45,6 +51,13 @@ READ_CONSISTENCY = timedelta(seconds=1)
 COMMIT_ATTEMPTS = 6
 # What Lance says when another writer committed first (it retries some of these itself, not all).
 CONFLICTS = ("commit conflict", "too many concurrent write", "preempted by concurrent transaction")
+# Lance file format 2.1 for new tables, not lancedb 0.40's default 2.2: in 2.2 reading one row of a
+# column whose values are all equal (model names, source kind: most collections have one of each)
+# decodes the whole page, 6 ms per such column at 1M rows against 1.3 ms in 2.1, which made loading
+# 10 hits cost 30 ms (docs/benchmarks.md). Existing tables keep the version they were made with.
+NEW_TABLE_OPTIONS = {"new_table_data_storage_version": "2.1"}
+# Row addresses of recently found records (see _RowAddresses): enough for many pages of results.
+REMEMBERED_ADDRESSES = 20_000
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -64,8 +77,7 @@ def _schema(dim: int) -> pa.Schema:
             pa.field("timestamp_s", pa.float64()),
             pa.field("ocr_text", pa.string()),
             pa.field("caption", pa.string()),
-            pa.field("ocr_tokens", pa.string()),
-            pa.field("caption_tokens", pa.string()),
+            pa.field(TEXT_COLUMN, pa.string()),
             pa.field("pdq", pa.string()),
             pa.field("pdq_quality", pa.int32()),
             pa.field("thumbnail", pa.binary()),
@@ -110,6 +122,34 @@ def _is_conflict(error: BaseException | None) -> bool:
     return False
 
 
+class _RowAddresses:
+    """Where recently found records live in the table, so loading a search's hits is a direct take.
+
+    Looking ids up goes through the id B-tree first (8 ms for 10 records at 100k, 20 ms at 1M);
+    searches return each hit's row address for free. An address names one physical row for good
+    (Lance never reuses fragment ids, and an updated record is written as a new row), and taking a
+    deleted or compacted-away row returns nothing, so a stale entry costs a lookup, never a wrong
+    or outdated record.
+    """
+
+    def __init__(self, capacity: int = REMEMBERED_ADDRESSES):
+        self._capacity = capacity
+        self._entries: OrderedDict[str, int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, rows: list[dict[str, Any]]) -> None:
+        with self._lock:
+            for row in rows:
+                self._entries[row["id"]] = row["_rowid"]
+                self._entries.move_to_end(row["id"])
+            while len(self._entries) > self._capacity:
+                self._entries.popitem(last=False)
+
+    def of(self, ids: Sequence[str]) -> list[int]:
+        with self._lock:
+            return [self._entries[doc_id] for doc_id in ids if doc_id in self._entries]
+
+
 def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -123,6 +163,7 @@ class LanceStore:
         self.directory = directory
         self.dim = dim
         self.ann_min_rows = ann_min_rows
+        self._addresses = _RowAddresses()
         try:
             directory.mkdir(parents=True, exist_ok=True)
             self._db = lancedb.connect(directory, read_consistency_interval=READ_CONSISTENCY)
@@ -135,6 +176,8 @@ class LanceStore:
                 f"the collection at {directory} holds {stored_dim}-d vectors but VLSEARCH_EMBED_DIM is {dim}; "
                 "use the same dimension or a new VLSEARCH_DATA_DIR / VLSEARCH_COLLECTION"
             )
+        if TEXT_COLUMN not in self._table.schema.names or set(PER_FIELD_TEXT_COLUMNS) & set(self._table.schema.names):
+            self._merge_text_columns()
 
     def _open_or_create(self, name: str, dim: int) -> lancedb.table.Table:
         try:
@@ -142,7 +185,30 @@ class LanceStore:
         except ValueError:
             # No committed version yet: a new store, a creation killed before its first commit, or
             # another process creating it right now. exist_ok opens whichever commit lands first.
-            return self._db.create_table(name, schema=_schema(dim), exist_ok=True)
+            return self._db.create_table(name, schema=_schema(dim), exist_ok=True, storage_options=NEW_TABLE_OPTIONS)
+
+    @_retrying_conflicts
+    def _merge_text_columns(self) -> None:
+        """Upgrade a store with one analysed column per field to the single TEXT_COLUMN.
+
+        Each step is skipped when already done, so a run killed halfway (or two processes opening
+        the store at once) finishes the upgrade on the next open; the old columns go last, so
+        keyword search has an indexed column at every step.
+        """
+        log.info("merging %s into %s in %s", " and ".join(PER_FIELD_TEXT_COLUMNS), TEXT_COLUMN, self.directory)
+        try:
+            if TEXT_COLUMN not in self._table.schema.names:
+                self._table.add_columns({TEXT_COLUMN: f"concat_ws(' ', {', '.join(PER_FIELD_TEXT_COLUMNS)})"})
+            if self._table.count_rows() and TEXT_COLUMN not in self._indexed_columns():
+                self._table.create_index(TEXT_COLUMN, config=FTS(with_position=False))
+            for index in self._table.list_indices():
+                if set(index.columns) & set(PER_FIELD_TEXT_COLUMNS):
+                    self._table.drop_index(index.name)
+            old = [name for name in PER_FIELD_TEXT_COLUMNS if name in self._table.schema.names]
+            if old:
+                self._table.drop_columns(old)
+        except (OSError, ValueError, RuntimeError) as error:
+            raise StoreError(f"upgrading the keyword-search column of {self.directory} failed: {error}") from error
 
     # writes -------------------------------------------------------------------------------
 
@@ -179,10 +245,9 @@ class LanceStore:
     @_retrying_conflicts
     def optimize(self) -> None:
         """Create missing indexes and fold new rows into existing ones."""
-        indexed = {column for index in self._table.list_indices() for column in index.columns}
-        for column in TEXT_INDEXES:
-            if column not in indexed:
-                self._table.create_index(column, config=FTS(with_position=False))
+        indexed = self._indexed_columns()
+        if TEXT_COLUMN not in indexed:
+            self._table.create_index(TEXT_COLUMN, config=FTS(with_position=False))
         for column in (*SCALAR_INDEXES, *self._meta_fields()):
             if column not in indexed:
                 self._table.create_index(column, config=BTree())
@@ -222,10 +287,24 @@ class LanceStore:
     def get(self, ids: Sequence[str]) -> list[AssetRecord]:
         if not ids:
             return []
-        condition = f"id IN ({', '.join(_quote(doc_id) for doc_id in ids)})"
-        rows = self._table.search().where(condition).limit(len(ids)).to_arrow().to_pylist()
-        by_id = {row["id"]: self._record(row) for row in rows}
-        return [by_id[doc_id] for doc_id in ids if doc_id in by_id]
+        wanted = set(ids)
+        rows = {row["id"]: row for row in self._take_remembered(ids) if row["id"] in wanted}
+        missing = [doc_id for doc_id in ids if doc_id not in rows]
+        if missing:
+            condition = f"id IN ({', '.join(_quote(doc_id) for doc_id in missing)})"
+            found = self._table.search().where(condition).limit(len(missing)).to_arrow().to_pylist()
+            rows.update((row["id"], row) for row in found)
+        return [self._record(rows[doc_id]) for doc_id in ids if doc_id in rows]
+
+    def _take_remembered(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        addresses = self._addresses.of(ids)
+        if not addresses:
+            return []
+        try:
+            return self._table.take_row_ids(addresses).to_arrow().to_pylist()
+        except (OSError, ValueError, RuntimeError) as error:  # the id lookup still answers
+            log.debug("taking %d remembered rows failed (%s); looking them up by id", len(addresses), error)
+            return []
 
     def count(self, where: str | None = None) -> int:
         return self._table.count_rows(self._sql(where)) if where else self._table.count_rows()
@@ -255,11 +334,12 @@ class LanceStore:
         terms = search_tokens(text)
         if not terms.strip() or self.count() == 0:
             return []
-        query = MultiMatchQuery(terms, list(TEXT_INDEXES), boosts=list(TEXT_INDEXES.values()))
-        search = self._table.search(query, query_type="fts").select(["id", "_score"]).limit(limit)
+        search = self._table.search(MatchQuery(terms, TEXT_COLUMN), query_type="fts").select(["id", "_score"])
         if where:
             search = search.where(self._sql(where), prefilter=True)
-        return [(row["id"], float(row["_score"])) for row in search.to_arrow().to_pylist()]
+        rows = search.with_row_id(True).limit(limit).to_arrow().to_pylist()
+        self._addresses.remember(rows)
+        return [(row["id"], float(row["_score"])) for row in rows]
 
     def vector_search(self, vector: Vector, *, limit: int, where: str | None = None) -> list[tuple[str, float]]:
         query = np.asarray(vector, dtype=np.float32)
@@ -277,7 +357,9 @@ class LanceStore:
         )
         if where:
             search = search.where(self._sql(where), prefilter=True)
-        return [(row["id"], float(row["_distance"])) for row in search.to_arrow().to_pylist()]
+        rows = search.with_row_id(True).to_arrow().to_pylist()
+        self._addresses.remember(rows)
+        return [(row["id"], float(row["_distance"])) for row in rows]
 
     def hybrid(
         self,
@@ -315,6 +397,9 @@ class LanceStore:
 
     # helpers ------------------------------------------------------------------------------
 
+    def _indexed_columns(self) -> set[str]:
+        return {column for index in self._table.list_indices() for column in index.columns}
+
     def _meta_fields(self, prefixed: bool = True) -> list[str]:
         names = [name for name in self._table.schema.names if name.startswith(META_PREFIX)]
         return names if prefixed else [name[len(META_PREFIX) :] for name in names]
@@ -347,8 +432,6 @@ class LanceStore:
             timestamp_s=record.timestamp_s,
             ocr_text=record.ocr_text,
             caption=record.caption,
-            ocr_tokens=search_tokens(record.ocr_text),
-            caption_tokens=search_tokens(record.caption),
             pdq=record.pdq,
             pdq_quality=record.pdq_quality,
             thumbnail=record.thumbnail,
@@ -358,6 +441,7 @@ class LanceStore:
             ingested_at=record.ingested_at.astimezone(timezone.utc),
             vector=None if record.vector is None else self._checked_vector(record).tolist(),
         )
+        row[TEXT_COLUMN] = analysed_text(record.ocr_text, record.caption)
         for key, value in record.metadata.items():
             row[META_PREFIX + key] = value
         return row
