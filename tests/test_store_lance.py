@@ -1,4 +1,7 @@
 import dataclasses
+import multiprocessing
+from multiprocessing.synchronize import Barrier
+from pathlib import Path
 
 import lancedb
 import numpy as np
@@ -146,3 +149,28 @@ def test_hits_loaded_after_a_search_are_current_after_updates_deletes_and_compac
     store.optimize()  # compaction rewrites the rows the remembered addresses pointed at
     assert [record.ocr_text for record in store.get([records[5].id, records[3].id])] == ["invoice 5", "invoice 3 corrected"]
     assert len(store.get(found)) == 29
+
+
+RACED_RECORDS = 20
+
+
+def _upsert_one_at_a_time(directory: Path, both_ready: Barrier) -> None:
+    store = LanceStore(directory, dim=DIM)
+    both_ready.wait()
+    for n in range(RACED_RECORDS):
+        store.upsert([make_record(f"raced-{n}", "the same new record from two writers", vector=unit(1))])
+
+
+def test_two_processes_upserting_the_same_new_records_at_once_store_each_once(tmp_path):
+    LanceStore(tmp_path, dim=DIM)
+    spawn = multiprocessing.get_context("spawn")
+    both_ready = spawn.Barrier(2)
+    writers = [spawn.Process(target=_upsert_one_at_a_time, args=(tmp_path, both_ready)) for _ in range(2)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=300)
+        assert writer.exitcode == 0
+    store = LanceStore(tmp_path, dim=DIM)
+    assert store.count() == RACED_RECORDS
+    assert len(store.keyword_search("writers", limit=100)) == RACED_RECORDS

@@ -19,8 +19,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import filelock
 import lancedb
 import numpy as np
 import pyarrow as pa
@@ -114,6 +115,26 @@ def _retrying_conflicts(write: Callable[P, T]) -> Callable[P, T]:
     return retrying
 
 
+def _one_writer_at_a_time(
+    write: Callable[Concatenate["LanceStore", P], T],
+) -> Callable[Concatenate["LanceStore", P], T]:
+    """Run a record write alone among all processes and threads, on the table's latest version.
+
+    Lance merges two concurrent commits that add rows instead of rejecting one, so two ingests
+    upserting the same new id at once each insert it, and a handle up to READ_CONSISTENCY old
+    misses rows another process just wrote: the store would hold duplicates. A lock file beside
+    the table makes each upsert or delete see every earlier one.
+    """
+
+    @functools.wraps(write)
+    def alone(store: "LanceStore", *args: P.args, **kwargs: P.kwargs) -> T:
+        with store._write_lock:
+            store._table.checkout_latest()
+            return write(store, *args, **kwargs)
+
+    return alone
+
+
 def _is_conflict(error: BaseException | None) -> bool:
     while error is not None:
         if any(sign in str(error).lower() for sign in CONFLICTS):
@@ -166,6 +187,7 @@ class LanceStore:
         self._addresses = _RowAddresses()
         try:
             directory.mkdir(parents=True, exist_ok=True)
+            self._write_lock = filelock.FileLock(directory / f"{table}.write.lock")
             self._db = lancedb.connect(directory, read_consistency_interval=READ_CONSISTENCY)
             self._table = self._open_or_create(table, dim)
         except (OSError, ValueError, RuntimeError) as error:
@@ -212,6 +234,7 @@ class LanceStore:
 
     # writes -------------------------------------------------------------------------------
 
+    @_one_writer_at_a_time
     @_retrying_conflicts
     def upsert(self, records: Sequence[AssetRecord]) -> None:
         if not records:
@@ -233,6 +256,7 @@ class LanceStore:
         except (OSError, ValueError, RuntimeError) as error:
             raise StoreError(f"writing {len(records)} records to {self.directory} failed: {error}") from error
 
+    @_one_writer_at_a_time
     @_retrying_conflicts
     def delete(self, ids: Sequence[str]) -> int:
         if not ids:
