@@ -1,6 +1,7 @@
 import dataclasses
-import multiprocessing
-from multiprocessing.synchronize import Barrier
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import lancedb
@@ -152,25 +153,41 @@ def test_hits_loaded_after_a_search_are_current_after_updates_deletes_and_compac
 
 
 RACED_RECORDS = 20
-
-
-def _upsert_one_at_a_time(directory: Path, both_ready: Barrier) -> None:
-    store = LanceStore(directory, dim=DIM)
-    both_ready.wait()
-    for n in range(RACED_RECORDS):
-        store.upsert([make_record(f"raced-{n}", "the same new record from two writers", vector=unit(1))])
+# A writer in its own interpreter (not multiprocessing: spawn re-imports whatever `__main__` an
+# earlier test left behind): it says it is ready, waits for the go, then upserts one at a time.
+RACING_WRITER = """
+import sys, time
+from pathlib import Path
+from pipeline.store.lance_engine import LanceStore
+from tests.store_conformance import DIM, make_record, unit
+directory, ready, go = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+store = LanceStore(directory, dim=DIM)
+ready.touch()
+while not go.exists():
+    time.sleep(0.001)
+for n in range(int(sys.argv[4])):
+    store.upsert([make_record(f"raced-{n}", "the same new record from two writers", vector=unit(1))])
+"""
 
 
 def test_two_processes_upserting_the_same_new_records_at_once_store_each_once(tmp_path):
-    LanceStore(tmp_path, dim=DIM)
-    spawn = multiprocessing.get_context("spawn")
-    both_ready = spawn.Barrier(2)
-    writers = [spawn.Process(target=_upsert_one_at_a_time, args=(tmp_path, both_ready)) for _ in range(2)]
+    store_dir, go = tmp_path / "lance", tmp_path / "go"
+    LanceStore(store_dir, dim=DIM)
+    ready = [tmp_path / f"ready-{n}" for n in range(2)]
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACING_WRITER, str(store_dir), str(flag), str(go), str(RACED_RECORDS)],
+            cwd=Path(__file__).resolve().parents[1], stderr=subprocess.PIPE, text=True,
+        )
+        for flag in ready
+    ]
+    deadline = time.monotonic() + 120
+    while not all(flag.exists() for flag in ready) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    go.touch()
     for writer in writers:
-        writer.start()
-    for writer in writers:
-        writer.join(timeout=300)
-        assert writer.exitcode == 0
-    store = LanceStore(tmp_path, dim=DIM)
+        _, err = writer.communicate(timeout=300)
+        assert writer.returncode == 0, err
+    store = LanceStore(store_dir, dim=DIM)
     assert store.count() == RACED_RECORDS
     assert len(store.keyword_search("writers", limit=100)) == RACED_RECORDS
