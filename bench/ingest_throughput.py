@@ -2,6 +2,7 @@
 
     python bench/ingest_throughput.py [--device auto|cpu|cuda] [--images N] [--model-images M]
                                       [--model-max-pixels P] [--caption-tokens T] [--skip-models]
+                                      [--checkpoint DIR]
 
 Stages, each timed on its own over the bundled samples (an even spread of N of the 45):
 decode + sha256 + thumbnail + PDQ; OCR (RapidOCR); the whole Ingestor in OCR + keyword mode;
@@ -10,6 +11,7 @@ sampling (H.264 720p, at VLSEARCH_VIDEO_FPS) where pipeline/pdf.py and pipeline/
 then, unless --skip-models, embedding (QwenEmbedder) and captioning (QwenCaptioner) with the
 full-size Qwen3-VL-2B architecture and random weights (bench/full_size_qwen.py: no download),
 loaded through load_models as real weights are, and the whole Ingestor in full mode.
+--checkpoint times a Qwen3-VL checkpoint directory you have instead (real weights, say).
 
 On a GPU the models run in bf16 with the settings' defaults (all images, 1280x32x32 model
 pixels, 64 caption tokens); on CPU in float32 with fewer images, smaller images and shorter
@@ -143,27 +145,38 @@ def media_stages(table: Table, workdir: Path) -> None:
 
 
 def model_stages(table: Table, args: argparse.Namespace, items: Sequence[SourceItem], workdir: Path) -> str:
-    """Embedding, captioning and full-mode ingest with the random full-size checkpoint; returns a settings line."""
+    """Embedding, captioning and full-mode ingest with a Qwen3-VL checkpoint; returns a settings line.
+
+    The checkpoint is --checkpoint when given, else the random full-size one, built here.
+    """
     import torch
 
     from bench.full_size_qwen import write_checkpoint
     from pipeline.models import load_models
     from pipeline.models.loading import pick_device
+    from pipeline.models.weights import checkpoint_config
 
     device = pick_device(args.device, "Qwen3-VL-2B")
     on_cpu = device.type == "cpu"
     count = args.model_images or (CPU_MODEL_IMAGES if on_cpu else len(items))
     max_pixels = args.model_max_pixels or (CPU_MODEL_MAX_PIXELS if on_cpu else DEFAULTS.model_max_pixels)
     tokens = args.caption_tokens or (CPU_CAPTION_TOKENS if on_cpu else DEFAULTS.caption_max_new_tokens)
-    checkpoint = workdir / "qwen3-vl-2b-random"
-    build_s = write_checkpoint(checkpoint)
+    if args.checkpoint:
+        checkpoint, build_s = args.checkpoint, None
+        described = f"{checkpoint.name} ({checkpoint})"
+    else:
+        checkpoint = workdir / "qwen3-vl-2b-random"
+        build_s = write_checkpoint(checkpoint)
+        described = "Qwen3-VL-2B architecture, random weights"
+    # Vectors as wide as the settings' default, or the model's hidden size when that is smaller.
+    dim = min(DEFAULTS.embed_dim, checkpoint_config(checkpoint)["text_config"]["hidden_size"])
     settings = Settings(
         models_enabled=True, embed_model=str(checkpoint), caption_model=str(checkpoint), rerank_model=str(checkpoint),
-        device=str(device.type), model_max_pixels=max_pixels, caption_max_new_tokens=tokens,
+        embed_dim=dim, device=str(device.type), model_max_pixels=max_pixels, caption_max_new_tokens=tokens,
     )
     models = load_models(settings)
     if models.embedder is None or models.captioner is None:
-        raise SystemExit(f"the random checkpoint did not load: {models.notices}")
+        raise SystemExit(f"the checkpoint at {checkpoint} did not load: {models.notices}")
     chosen = spread(items, count)
     images = [decoded.image for decoded in decode(chosen)]
     load_s = timed(lambda: models.embedder.embed_documents(images[:1]))  # loads the weights, then one warm-up pass
@@ -181,10 +194,11 @@ def model_stages(table: Table, args: argparse.Namespace, items: Sequence[SourceI
               timed(synchronised(lambda: models.captioner.caption(images))))
     table.add("whole ingest, full mode (OCR + caption + embed + store)", count, ingest(settings, chosen))
     dtype = "float32" if on_cpu else "bfloat16"
+    built = f"building and saving the checkpoint took {build_s:.0f} s, " if build_s is not None else ""
     return (
-        f"models: Qwen3-VL-2B architecture, random weights, {dtype} on {device}; model_max_pixels={max_pixels:,} "
+        f"models: {described}, {dtype} on {device}, {dim}-d vectors; model_max_pixels={max_pixels:,} "
         f"(VLSEARCH_MODEL_MAX_PIXELS), caption_max_new_tokens={tokens}, model_batch_size={settings.model_batch_size}; "
-        f"building and saving the checkpoint took {build_s:.0f} s, loading it plus one warm-up pass {load_s:.0f} s"
+        f"{built}loading it plus one warm-up pass {load_s:.0f} s"
     )
 
 
@@ -219,6 +233,9 @@ def main() -> None:
         f"{DEFAULTS.caption_max_new_tokens} on a GPU)",
     )
     parser.add_argument("--skip-models", action="store_true", help="only the stages of the OCR + keyword mode")
+    parser.add_argument(
+        "--checkpoint", type=Path, help="a Qwen3-VL checkpoint directory to time (default: random full-size 2B)"
+    )
     args = parser.parse_args()
 
     items = spread(read_manifest(ROOT / "samples" / "manifest.jsonl").items, args.images)
