@@ -74,8 +74,8 @@ def test_search_scale_prints_every_mode_with_exact_baseline_and_ann_recall_on_ta
 
     assert [(row["mode"], row["filter"]) for row in ratios] == MODES
     for row in ratios:
-        ratio = number(row["baseline p50 ms"]) / number(row["ours p50 ms"])
-        assert number(row["p50 ratio"]) == pytest.approx(ratio, abs=0.15)
+        ratio = number(row["baseline p50 ms"]) / number(row["ours p50 ms"])  # from figures rounded to 0.1 ms
+        assert number(row["p50 ratio"]) == pytest.approx(ratio, rel=0.1, abs=0.1)
 
     for row in recall:
         assert row["baseline recall@10 vs exact hybrid"] == "1.000"  # a flat index is exact
