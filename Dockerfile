@@ -16,7 +16,9 @@ COPY requirements.txt .
 RUN pip install -r requirements.txt
 
 COPY . .
-RUN useradd --create-home --uid 1000 vlsearch \
+# The project itself (console script `vlsearch`, package data); its pinned dependencies are installed above.
+RUN pip install --no-deps . \
+    && useradd --create-home --uid 1000 vlsearch \
     && mkdir -p /data /models \
     && chown -R vlsearch:vlsearch /data /models
 USER vlsearch
@@ -25,6 +27,6 @@ ENV VLSEARCH_DATA_DIR=/data \
     HF_HOME=/models/huggingface
 EXPOSE 8501
 
-# The Streamlit app when this checkout has it, otherwise the CLI's stats (a quick connectivity check).
-# Any CLI command works too: docker compose run --rm app python -m pipeline search --text "login failed"
-CMD ["sh", "-c", "if [ -f streamlit_app/app.py ]; then exec streamlit run streamlit_app/app.py --server.address=0.0.0.0 --server.port=8501; else exec python -m pipeline stats; fi"]
+# The Streamlit app.
+# Any CLI command works too: docker compose run --rm app vlsearch search --text "login failed"
+CMD ["streamlit", "run", "streamlit_app/app.py", "--server.address=0.0.0.0", "--server.port=8501"]

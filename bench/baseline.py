@@ -5,7 +5,7 @@ so both systems see the same data. Keyword side: `rank_bm25.BM25Okapi` over our 
 tokens (pipeline/store/analyzer.py, as stored in the table's text_tokens column), lower-cased and
 split on non-word characters as Lance's tokenizer does. Vector side: exact inner product on the
 L2-normalised vectors (= cosine). Hybrid: the top 100 of each side fused by the same
-relative_score_fusion (pipeline/search/fusion.py). A metadata filter is applied the way such a
+relative_score_fusion (pipeline/store/fusion.py). A metadata filter is applied the way such a
 script would: BM25 scores masked with a numpy array, FAISS searched with an id selector; the
 per-category masks and selectors are prepared once, outside the timings.
 """
@@ -20,9 +20,9 @@ import lancedb
 import numpy as np
 from rank_bm25 import BM25Okapi
 
-from pipeline.search.fusion import relative_score_fusion
 from pipeline.store.analyzer import search_tokens
 from pipeline.store.base import MIN_CANDIDATES
+from pipeline.store.fusion import relative_score_fusion
 from pipeline.store.lance_engine import TEXT_COLUMN
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -72,7 +72,9 @@ class SeedBaseline:
         similarities, rows = self.index.search(vector[None, :].astype(np.float32), limit, params=params)
         return [(self.ids[row], float(sim)) for row, sim in zip(rows[0], similarities[0]) if row >= 0]
 
-    def hybrid(self, text: str, vector: np.ndarray, *, alpha: float, limit: int, category: str | None = None) -> list[str]:
+    def hybrid(
+        self, text: str, vector: np.ndarray, *, alpha: float, limit: int, category: str | None = None
+    ) -> list[str]:
         depth = max(limit, MIN_CANDIDATES)
         keyword = self.keyword_search(text, limit=depth, category=category)
         nearest = self.vector_search(vector, limit=depth, category=category)

@@ -9,6 +9,7 @@ limits ingest (decode + hash + thumbnail + PDQ, OCR, store write).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -20,10 +21,17 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.config import Settings  # noqa: E402
 from pipeline.images import pdq_hash, read_image_file, thumbnail_jpeg  # noqa: E402
+from pipeline.ingest.sources import read_manifest  # noqa: E402
 from pipeline.services import build_services  # noqa: E402
-from pipeline.sources import read_manifest  # noqa: E402
 
-TEXT_QUERIES = ["payment failed", "card declined by issuer", "账户已锁定", "quota exceeded", "VPN connection", "coffee mug"]
+TEXT_QUERIES = [
+    "payment failed",
+    "card declined by issuer",
+    "账户已锁定",
+    "quota exceeded",
+    "VPN connection",
+    "coffee mug",
+]
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -84,7 +92,7 @@ def main() -> None:
             image_ms.append((time.perf_counter() - start) * 1000)
 
     n = len(items)
-    print(f"{n} sample images, OCR + keyword mode, LanceDB, {Path('/proc/cpuinfo').read_text().count('processor')} CPU cores")
+    print(f"{n} sample images, OCR + keyword mode, LanceDB, {os.cpu_count()} CPU cores")
     print()
     print("| ingest stage | images/s | ms/image |")
     print("| --- | ---: | ---: |")

@@ -7,7 +7,7 @@
 Stages, each timed on its own over the bundled samples (an even spread of N of the 45):
 decode + sha256 + thumbnail + PDQ; OCR (RapidOCR); the whole Ingestor in OCR + keyword mode;
 PDF page rendering (a text PDF and a scanned one, at VLSEARCH_PDF_RENDER_DPI) and video frame
-sampling (H.264 720p, at VLSEARCH_VIDEO_FPS) where pipeline/pdf.py and pipeline/video.py import;
+sampling (H.264 720p, at VLSEARCH_VIDEO_FPS) where pipeline/ingest/pdf.py and pipeline/ingest/video.py import;
 then, unless --skip-models, embedding (QwenEmbedder) and captioning (QwenCaptioner) with the
 full-size Qwen3-VL-2B architecture and random weights (bench/full_size_qwen.py: no download),
 loaded through load_models as real weights are, and the whole Ingestor in full mode.
@@ -37,9 +37,9 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.config import Settings  # noqa: E402
 from pipeline.images import DecodedImage, pdq_hash, read_image_file, thumbnail_jpeg  # noqa: E402
-from pipeline.ingest import Outcome  # noqa: E402
+from pipeline.ingest.ingestor import Outcome  # noqa: E402
+from pipeline.ingest.sources import SourceItem, read_manifest  # noqa: E402
 from pipeline.services import build_services  # noqa: E402
-from pipeline.sources import SourceItem, read_manifest  # noqa: E402
 
 DEFAULTS = Settings(models_enabled=False)
 CPU_MODEL_IMAGES = 4
@@ -114,8 +114,8 @@ def ingest(settings: Settings, items: Sequence[SourceItem]) -> float:
 def media_stages(table: Table, workdir: Path) -> None:
     """PDF pages and video frames: how fast they become images, before OCR and the models."""
     try:
-        from pipeline.pdf import PdfFile
-        from pipeline.video import VideoFile
+        from pipeline.ingest.pdf import PdfFile
+        from pipeline.ingest.video import VideoFile
         from tests.media_fixtures import make_scanned_pdf, make_text_pdf, make_text_video
     except ImportError as error:
         table.notes.append(f"PDF and video stages skipped: {error}")
@@ -131,13 +131,23 @@ def media_stages(table: Table, workdir: Path) -> None:
     path = make_text_video(workdir / "clip.mp4", segments, fps=VIDEO_FPS, size=VIDEO_SIZE)
     sampled: list[object] = []
     with VideoFile(path, path.name) as video:
-        seconds = timed(lambda: sampled.extend(video.frames(
-            fps=DEFAULTS.video_fps, scene_threshold=DEFAULTS.video_scene_threshold,
-            max_frames=DEFAULTS.video_max_frames, max_pixels=max_pixels,
-        )))
+        seconds = timed(
+            lambda: sampled.extend(
+                video.frames(
+                    fps=DEFAULTS.video_fps,
+                    scene_threshold=DEFAULTS.video_scene_threshold,
+                    max_frames=DEFAULTS.video_max_frames,
+                    max_pixels=max_pixels,
+                )
+            )
+        )
     width, height = VIDEO_SIZE
-    table.add(f"video frame sampling (H.264 {width}x{height} {VIDEO_FPS} fps, {DEFAULTS.video_fps:g} frame/s kept)",
-              len(sampled), seconds, unit="frame")
+    table.add(
+        f"video frame sampling (H.264 {width}x{height} {VIDEO_FPS} fps, {DEFAULTS.video_fps:g} frame/s kept)",
+        len(sampled),
+        seconds,
+        unit="frame",
+    )
     table.notes.append(
         f"Video: {VIDEO_SECONDS} s of video ({VIDEO_SECONDS * VIDEO_FPS} frames) decoded in {seconds:.2f} s, "
         f"{VIDEO_SECONDS / seconds:.0f}x real time."
@@ -171,8 +181,14 @@ def model_stages(table: Table, args: argparse.Namespace, items: Sequence[SourceI
     # Vectors as wide as the settings' default, or the model's hidden size when that is smaller.
     dim = min(DEFAULTS.embed_dim, checkpoint_config(checkpoint)["text_config"]["hidden_size"])
     settings = Settings(
-        models_enabled=True, embed_model=str(checkpoint), caption_model=str(checkpoint), rerank_model=str(checkpoint),
-        embed_dim=dim, device=str(device.type), model_max_pixels=max_pixels, caption_max_new_tokens=tokens,
+        models_enabled=True,
+        embed_model=str(checkpoint),
+        caption_model=str(checkpoint),
+        rerank_model=str(checkpoint),
+        embed_dim=dim,
+        device=str(device.type),
+        model_max_pixels=max_pixels,
+        caption_max_new_tokens=tokens,
     )
     models = load_models(settings)
     if models.embedder is None or models.captioner is None:
@@ -187,11 +203,15 @@ def model_stages(table: Table, args: argparse.Namespace, items: Sequence[SourceI
             work()
             if device.type == "cuda":
                 torch.cuda.synchronize()
+
         return run
 
     table.add("embedding (QwenEmbedder)", count, timed(synchronised(lambda: models.embedder.embed_documents(images))))
-    table.add(f"captioning (QwenCaptioner, {tokens} new tokens)", count,
-              timed(synchronised(lambda: models.captioner.caption(images))))
+    table.add(
+        f"captioning (QwenCaptioner, {tokens} new tokens)",
+        count,
+        timed(synchronised(lambda: models.captioner.caption(images))),
+    )
     table.add("whole ingest, full mode (OCR + caption + embed + store)", count, ingest(settings, chosen))
     dtype = "float32" if on_cpu else "bfloat16"
     built = f"building and saving the checkpoint took {build_s:.0f} s, " if build_s is not None else ""
@@ -223,12 +243,14 @@ def main() -> None:
         "--model-images", type=int, help=f"images for the model stages (default: {CPU_MODEL_IMAGES} on CPU, all on GPU)"
     )
     parser.add_argument(
-        "--model-max-pixels", type=int,
+        "--model-max-pixels",
+        type=int,
         help=f"VLSEARCH_MODEL_MAX_PIXELS (default: {CPU_MODEL_MAX_PIXELS:,} on CPU, "
         f"{DEFAULTS.model_max_pixels:,} on GPU)",
     )
     parser.add_argument(
-        "--caption-tokens", type=int,
+        "--caption-tokens",
+        type=int,
         help=f"VLSEARCH_CAPTION_MAX_NEW_TOKENS (default: {CPU_CAPTION_TOKENS} on CPU, "
         f"{DEFAULTS.caption_max_new_tokens} on a GPU)",
     )
@@ -248,8 +270,9 @@ def main() -> None:
         decoded = decode(items)
         ocr.read(decoded[0].image)  # ONNX sessions load outside the timing
         table.add("OCR (RapidOCR)", len(items), timed(lambda: [ocr.read(image.image) for image in decoded]))
-        table.add("whole ingest, OCR + keyword mode (all stages + store write + index)", len(items),
-                  ingest(DEFAULTS, items))
+        table.add(
+            "whole ingest, OCR + keyword mode (all stages + store write + index)", len(items), ingest(DEFAULTS, items)
+        )
         media_stages(table, workdir)
         if not args.skip_models:
             settings_line = model_stages(table, args, items, workdir)

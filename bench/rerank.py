@@ -91,7 +91,11 @@ def main() -> None:
                 )
 
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in line),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
         platform.processor(),
     )
     memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
@@ -109,6 +113,7 @@ def main() -> None:
             f"| {side}x{side} | {image_tokens} | {tokens} | {batch_size} | "
             f"{batch_size / seconds:.3f} | {seconds / batch_size:.2f} |"
         )
+
 
 if __name__ == "__main__":
     main()

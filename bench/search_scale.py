@@ -49,9 +49,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.baseline import SeedBaseline  # noqa: E402
 from bench.synthetic import Query, SyntheticCollection  # noqa: E402
-from pipeline.search.fusion import relative_score_fusion  # noqa: E402
 from pipeline.store.analyzer import search_tokens  # noqa: E402
 from pipeline.store.base import MIN_CANDIDATES  # noqa: E402
+from pipeline.store.fusion import relative_score_fusion  # noqa: E402
 from pipeline.store.lance_engine import LanceStore  # noqa: E402
 
 LIMIT = 10
@@ -92,7 +92,9 @@ def build(directory: Path, size: int, seed: int) -> None:
     start = time.perf_counter()
     for records in collection.records(batch=10_000):
         store.upsert(records)
-        print(f"  wrote {store.count():,} / {size:,} in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+        print(
+            f"  wrote {store.count():,} / {size:,} in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True
+        )
     write_s = time.perf_counter() - start
     start = time.perf_counter()
     store.optimize()
@@ -190,7 +192,9 @@ def timed(run: Run, filtered: bool, queries: Sequence[Query], warmup: int) -> tu
 
 def time_modes(modes: dict[str, Run], queries: Sequence[Query], warmup: int) -> Timings:
     return {
-        (mode, filtered): timed(run, filtered, queries, warmup) for filtered in (False, True) for mode, run in modes.items()
+        (mode, filtered): timed(run, filtered, queries, warmup)
+        for filtered in (False, True)
+        for mode, run in modes.items()
     }
 
 
@@ -203,7 +207,9 @@ def our_modes(store: LanceStore, alpha: float) -> dict[str, Run]:
         return query.where if filtered else None
 
     def hybrid(query: Query, filtered: bool) -> list[str]:
-        hits = store.hybrid(text=query.text, vector=query.vector, alpha=alpha, limit=LIMIT, where=where(query, filtered))
+        hits = store.hybrid(
+            text=query.text, vector=query.vector, alpha=alpha, limit=LIMIT, where=where(query, filtered)
+        )
         return [hit.record.id for hit in hits]
 
     return {
@@ -273,15 +279,19 @@ def measure(args: argparse.Namespace, size: int) -> None:
     disk = disk_bytes(directory)
     index_disk = disk_bytes(directory / "assets.lance" / "_indices")
     print(f"\n### {size:,} records\n")
-    print("| records | write (upsert) s | records/s | index build s | disk bytes/record | of which indexes "
-          "| RSS after searching, bytes/record |")
+    print(
+        "| records | write (upsert) s | records/s | index build s | disk bytes/record | of which indexes "
+        "| RSS after searching, bytes/record |"
+    )
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     print(
         f"| {size:,} | {info['write_s']:.1f} | {size / info['write_s']:,.0f} | {info['index_s']:.1f} | "
         f"{disk / size:,.0f} | {index_disk / size:,.0f} | {our_rss / size:,.0f} |"
     )
-    print(f"\nindexes: {', '.join(info['indexes'])}; {len(queries)} queries per row after {args.warmup} warm-up, "
-          f"alpha {args.alpha}\n")
+    print(
+        f"\nindexes: {', '.join(info['indexes'])}; {len(queries)} queries per row after {args.warmup} warm-up, "
+        f"alpha {args.alpha}\n"
+    )
     print("| mode | filter | p50 ms | p95 ms | p99 ms | QPS | recall@10 vs exact |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     references = {"vector": exact_ids, "hybrid": our_exact_hybrid}
@@ -321,8 +331,10 @@ def measure(args: argparse.Namespace, size: int) -> None:
             f"| {mode} | {filter_label(filtered)} | {p50:.1f} | {b50:.1f} | {b50 / p50:.1f}x | "
             f"{p99:.1f} | {b99:.1f} | {b99 / p99:.1f}x |"
         )
-    print("\n| hybrid | filter | ours recall@10 vs exact hybrid | baseline recall@10 vs exact hybrid "
-          "| ours known-item@10 | baseline known-item@10 | top-10 overlap ours/baseline |")
+    print(
+        "\n| hybrid | filter | ours recall@10 vs exact hybrid | baseline recall@10 vs exact hybrid "
+        "| ours known-item@10 | baseline known-item@10 | top-10 overlap ours/baseline |"
+    )
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for filtered in (False, True):
         mine, base = ours[("hybrid", filtered)][1], theirs[("hybrid", filtered)][1]
@@ -343,7 +355,9 @@ def main() -> None:
     parser.add_argument("--alpha", type=float, default=0.5, help="hybrid weight of the vector side")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--baseline-max", type=int, default=100_000, help="largest size the baseline runs at")
-    parser.add_argument("--data-dir", type=Path, default=Path("/tmp/vlsearch-bench"), help="where collections are built")
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path("/tmp/vlsearch-bench"), help="where collections are built"
+    )
     parser.add_argument("--rebuild", action="store_true", help="rebuild collections that already exist")
     args = parser.parse_args()
     print(f"{cpu_model()}, {os.cpu_count()} CPU cores, lancedb {lancedb.__version__}")

@@ -38,7 +38,7 @@ import hashlib
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -50,13 +50,33 @@ LATENT = 64
 WITHIN_CLUSTER = 0.55  # latent spread around a centre (centres have unit variance per axis)
 ISOTROPIC_NOISE = 0.35  # per-dimension noise relative to the projected signal
 QUERY_SHIFT = 0.25  # latent move of a query away from its target
-INGESTED_AT = datetime(2026, 1, 1, tzinfo=timezone.utc)
+INGESTED_AT = datetime(2026, 1, 1, tzinfo=UTC)
 
-CATEGORIES = ["login", "network", "billing", "sync", "account", "security", "performance", "shipping", "receipt", "product"]
+CATEGORIES = [
+    "login",
+    "network",
+    "billing",
+    "sync",
+    "account",
+    "security",
+    "performance",
+    "shipping",
+    "receipt",
+    "product",
+]
 APPS = [
-    ("PayFlow", "PF"), ("Nimbus ID", "NB"), ("SkyVault Sync", "SV"), ("Zipp", "ZP"), ("Harbor Bank", "HB"),
-    ("ShopNest", "SN"), ("启云办公", "QY"), ("云途快递", "YT"), ("MediCare+", "MC"), ("StreamBox", "SB"),
-    ("QuickTix", "QT"), ("LedgerPro", "LP"),
+    ("PayFlow", "PF"),
+    ("Nimbus ID", "NB"),
+    ("SkyVault Sync", "SV"),
+    ("Zipp", "ZP"),
+    ("Harbor Bank", "HB"),
+    ("ShopNest", "SN"),
+    ("启云办公", "QY"),
+    ("云途快递", "YT"),
+    ("MediCare+", "MC"),
+    ("StreamBox", "SB"),
+    ("QuickTix", "QT"),
+    ("LedgerPro", "LP"),
 ]
 
 
@@ -70,54 +90,162 @@ class Topic:
 
 
 TOPICS = [
-    Topic("login", "Sign-in failed", "Too many failed attempts. Your account is locked for 30 minutes.",
-          "登录失败", "密码错误次数过多，账户已锁定30分钟。"),
-    Topic("login", "Verification code expired", "The verification code has expired. Request a new code and try again.",
-          "验证码已过期", "验证码已失效，请重新获取验证码。"),
-    Topic("network", "Connection timed out", "The server took too long to respond. Check your network connection and retry.",
-          "网络连接超时", "网络连接超时，请检查网络后重试。"),
-    Topic("network", "No internet connection", "You appear to be offline. Some features are unavailable.",
-          "网络不可用", "当前无网络连接，请检查网络设置。"),
-    Topic("network", "VPN connection failed", "The network connection between your computer and the VPN server was interrupted.",
-          "VPN连接失败", "与VPN服务器的连接已中断，请稍后重试。"),
-    Topic("billing", "Payment failed", "Your card was declined by the issuer. Use another payment method.",
-          "支付失败", "银行卡被发卡行拒绝，请更换支付方式。"),
-    Topic("billing", "Subscription expired", "Your subscription has expired. Renew now to keep premium features.",
-          "订阅已过期", "您的会员已到期，请续费以继续使用高级功能。"),
-    Topic("billing", "Refund pending", "Your refund is being processed and will arrive in 5 to 7 business days.",
-          "退款处理中", "退款正在处理中，预计5至7个工作日到账。"),
-    Topic("sync", "Sync error", "Storage quota exceeded. Free up space or upgrade your plan.",
-          "同步失败", "存储空间已满，请清理空间或升级套餐。"),
-    Topic("sync", "Upload failed", "The file is larger than the 2 GB upload limit.",
-          "上传失败", "文件大小超过2GB上传限制。"),
-    Topic("account", "Transfer failed", "This transfer exceeds your daily limit of $5,000.00.",
-          "转账失败", "本次转账超出每日限额5000元。"),
-    Topic("account", "Profile update failed", "This email address is already in use by another account.",
-          "资料更新失败", "该邮箱已被其他账户使用。"),
-    Topic("security", "Suspicious sign-in blocked", "We blocked a sign-in attempt from a new device in another country.",
-          "异常登录已拦截", "我们拦截了一次来自陌生设备的登录尝试。"),
-    Topic("security", "Certificate error", "Your connection is not private. NET::ERR_CERT_DATE_INVALID",
-          "证书错误", "您的连接不是私密连接，证书已过期。"),
-    Topic("performance", "App not responding", "The application is not responding. Wait for it or close it.",
-          "应用无响应", "应用程序无响应，请等待或强制关闭。"),
-    Topic("performance", "Out of memory", "There is not enough memory to complete this operation.",
-          "内存不足", "内存不足，无法完成此操作。"),
-    Topic("shipping", "Delivery delayed", "Your package is delayed because of severe weather in the area.",
-          "配送延迟", "受恶劣天气影响，您的包裹将延迟送达。"),
-    Topic("shipping", "Address could not be verified", "The courier could not verify the delivery address.",
-          "地址无法核实", "快递员无法核实收货地址，请更新地址信息。"),
+    Topic(
+        "login",
+        "Sign-in failed",
+        "Too many failed attempts. Your account is locked for 30 minutes.",
+        "登录失败",
+        "密码错误次数过多，账户已锁定30分钟。",
+    ),
+    Topic(
+        "login",
+        "Verification code expired",
+        "The verification code has expired. Request a new code and try again.",
+        "验证码已过期",
+        "验证码已失效，请重新获取验证码。",
+    ),
+    Topic(
+        "network",
+        "Connection timed out",
+        "The server took too long to respond. Check your network connection and retry.",
+        "网络连接超时",
+        "网络连接超时，请检查网络后重试。",
+    ),
+    Topic(
+        "network",
+        "No internet connection",
+        "You appear to be offline. Some features are unavailable.",
+        "网络不可用",
+        "当前无网络连接，请检查网络设置。",
+    ),
+    Topic(
+        "network",
+        "VPN connection failed",
+        "The network connection between your computer and the VPN server was interrupted.",
+        "VPN连接失败",
+        "与VPN服务器的连接已中断，请稍后重试。",
+    ),
+    Topic(
+        "billing",
+        "Payment failed",
+        "Your card was declined by the issuer. Use another payment method.",
+        "支付失败",
+        "银行卡被发卡行拒绝，请更换支付方式。",
+    ),
+    Topic(
+        "billing",
+        "Subscription expired",
+        "Your subscription has expired. Renew now to keep premium features.",
+        "订阅已过期",
+        "您的会员已到期，请续费以继续使用高级功能。",
+    ),
+    Topic(
+        "billing",
+        "Refund pending",
+        "Your refund is being processed and will arrive in 5 to 7 business days.",
+        "退款处理中",
+        "退款正在处理中，预计5至7个工作日到账。",
+    ),
+    Topic(
+        "sync",
+        "Sync error",
+        "Storage quota exceeded. Free up space or upgrade your plan.",
+        "同步失败",
+        "存储空间已满，请清理空间或升级套餐。",
+    ),
+    Topic(
+        "sync",
+        "Upload failed",
+        "The file is larger than the 2 GB upload limit.",
+        "上传失败",
+        "文件大小超过2GB上传限制。",
+    ),
+    Topic(
+        "account",
+        "Transfer failed",
+        "This transfer exceeds your daily limit of $5,000.00.",
+        "转账失败",
+        "本次转账超出每日限额5000元。",
+    ),
+    Topic(
+        "account",
+        "Profile update failed",
+        "This email address is already in use by another account.",
+        "资料更新失败",
+        "该邮箱已被其他账户使用。",
+    ),
+    Topic(
+        "security",
+        "Suspicious sign-in blocked",
+        "We blocked a sign-in attempt from a new device in another country.",
+        "异常登录已拦截",
+        "我们拦截了一次来自陌生设备的登录尝试。",
+    ),
+    Topic(
+        "security",
+        "Certificate error",
+        "Your connection is not private. NET::ERR_CERT_DATE_INVALID",
+        "证书错误",
+        "您的连接不是私密连接，证书已过期。",
+    ),
+    Topic(
+        "performance",
+        "App not responding",
+        "The application is not responding. Wait for it or close it.",
+        "应用无响应",
+        "应用程序无响应，请等待或强制关闭。",
+    ),
+    Topic(
+        "performance",
+        "Out of memory",
+        "There is not enough memory to complete this operation.",
+        "内存不足",
+        "内存不足，无法完成此操作。",
+    ),
+    Topic(
+        "shipping",
+        "Delivery delayed",
+        "Your package is delayed because of severe weather in the area.",
+        "配送延迟",
+        "受恶劣天气影响，您的包裹将延迟送达。",
+    ),
+    Topic(
+        "shipping",
+        "Address could not be verified",
+        "The courier could not verify the delivery address.",
+        "地址无法核实",
+        "快递员无法核实收货地址，请更新地址信息。",
+    ),
     Topic("receipt", "Receipt", "", "收据", ""),
     Topic("product", "Product photo", "", "商品图片", ""),
 ]
 RECEIPT_ITEMS = [
-    ("Americano", "美式咖啡"), ("Latte", "拿铁"), ("Croissant", "可颂"), ("Beef noodles", "牛肉面"),
-    ("Green tea", "绿茶"), ("Dumplings", "饺子"), ("Sandwich", "三明治"), ("Orange juice", "橙汁"),
-    ("USB-C cable", "数据线"), ("Phone case", "手机壳"), ("Notebook", "笔记本"), ("Umbrella", "雨伞"),
+    ("Americano", "美式咖啡"),
+    ("Latte", "拿铁"),
+    ("Croissant", "可颂"),
+    ("Beef noodles", "牛肉面"),
+    ("Green tea", "绿茶"),
+    ("Dumplings", "饺子"),
+    ("Sandwich", "三明治"),
+    ("Orange juice", "橙汁"),
+    ("USB-C cable", "数据线"),
+    ("Phone case", "手机壳"),
+    ("Notebook", "笔记本"),
+    ("Umbrella", "雨伞"),
 ]
 PRODUCTS = [
-    ("coffee mug", "咖啡杯"), ("desk lamp", "台灯"), ("running shoes", "跑鞋"), ("backpack", "双肩包"),
-    ("wireless earbuds", "无线耳机"), ("water bottle", "水杯"), ("office chair", "办公椅"), ("wrist watch", "手表"),
-    ("rice cooker", "电饭煲"), ("tea set", "茶具"), ("keyboard", "键盘"), ("sunglasses", "太阳镜"),
+    ("coffee mug", "咖啡杯"),
+    ("desk lamp", "台灯"),
+    ("running shoes", "跑鞋"),
+    ("backpack", "双肩包"),
+    ("wireless earbuds", "无线耳机"),
+    ("water bottle", "水杯"),
+    ("office chair", "办公椅"),
+    ("wrist watch", "手表"),
+    ("rice cooker", "电饭煲"),
+    ("tea set", "茶具"),
+    ("keyboard", "键盘"),
+    ("sunglasses", "太阳镜"),
 ]
 COLOURS = ["white", "black", "red", "blue", "green", "grey", "yellow", "pink"]
 MATERIALS = ["ceramic", "leather", "plastic", "metal", "wooden", "glass", "cotton"]

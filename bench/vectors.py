@@ -122,7 +122,7 @@ def lance_rows(vectors: np.ndarray, queries: np.ndarray, exact: list[np.ndarray]
             start = time.perf_counter()
             table.create_index("vector", config=config)
             build_s = time.perf_counter() - start
-            index_bytes = f'{disk_bytes(location / "vectors.lance" / "_indices") / len(data):,.0f}'
+            index_bytes = f"{disk_bytes(location / 'vectors.lance' / '_indices') / len(data):,.0f}"
 
             for refine in (None, 10):
 

@@ -1,6 +1,6 @@
 """Atheris: filter expressions through the parser and a real LanceStore; only BadInput may come out.
 
-    .venv/bin/python fuzz/fuzz_filters.py -atheris_runs=100000
+.venv/bin/python fuzz/fuzz_filters.py -atheris_runs=100000
 """
 
 import sys

@@ -1,6 +1,6 @@
 """Atheris: manifest files (JSONL and CSV) through read_manifest; only BadInput may come out.
 
-    .venv/bin/python fuzz/fuzz_manifest.py -atheris_runs=100000
+.venv/bin/python fuzz/fuzz_manifest.py -atheris_runs=100000
 """
 
 import sys
@@ -12,7 +12,7 @@ import atheris
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 with atheris.instrument_imports():
     from pipeline.errors import BadInput
-    from pipeline.sources import read_manifest
+    from pipeline.ingest.sources import read_manifest
 
 FOLDER = Path(tempfile.mkdtemp(prefix="fuzz-manifest-"))
 

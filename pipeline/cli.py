@@ -3,32 +3,33 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from pipeline.access.cli import users_app
 from pipeline.config import Settings
+from pipeline.display.results import hit_label, window_label, window_text
 from pipeline.errors import BadInput, VlsearchError
 from pipeline.images import read_image_file
-from pipeline.ingest import IngestReport, ItemResult, Outcome, ingest_collected
+from pipeline.ingest.ingestor import IngestReport, ItemResult, Outcome, ingest_collected
+from pipeline.ingest.sources import Collected, collect
+from pipeline.logs import LEVELS, configure_logging
 from pipeline.moderation.cli import moderate_app
-from pipeline.users_cli import users_app
 from pipeline.records import Hit
-from pipeline.results import hit_label, window_label, window_text
 from pipeline.search.searcher import SearchResult
 from pipeline.services import Services, build_services
-from pipeline.sources import Collected, collect
 from pipeline.store import build_store
 from pipeline.store.base import Fusion
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="vlsearch: image-and-text hybrid search.")
+app = typer.Typer(add_completion=False, no_args_is_help=True)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -37,11 +38,37 @@ CollectionOption = Annotated[
 ]
 
 
-def _services(collection: str | None) -> Services:
+@app.callback()
+def options(
+    log_level: Annotated[
+        Optional[str],
+        typer.Option(
+            help=f"log to stderr from this level on: {', '.join(LEVELS)} (default VLSEARCH_LOG_LEVEL, warning)"
+        ),
+    ] = None,
+) -> None:
+    """vlsearch: image-and-text hybrid search."""
+    try:
+        configure_logging((log_level or _configured_log_level()).lower())
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--log-level") from error
+
+
+def _configured_log_level() -> str:
+    try:
+        return Settings().log_level
+    except ValidationError:
+        return "warning"  # the command itself reports the invalid settings
+
+
+def _services(ctx: typer.Context, collection: str | None) -> Services:
+    """The wired collaborators for one command; closed when the command ends."""
     overrides: dict[str, Any] = {"collection": collection} if collection else {}
-    services = build_services(Settings(**overrides))
-    for notice in services.models.notices:
+    settings = Settings(**overrides)
+    for notice in settings.earlier_version_notices():
         err.print(f"[yellow]warning:[/yellow] {escape(notice)}")
+    services = build_services(settings)
+    ctx.call_on_close(services.close)
     return services
 
 
@@ -52,6 +79,7 @@ def _fail(error: VlsearchError) -> typer.Exit:
 
 @app.command()
 def ingest(
+    ctx: typer.Context,
     inputs: Annotated[
         Optional[list[str]],
         typer.Argument(metavar="PATH|URL", help="files, folders (recursive) or http(s) URLs", show_default=False),
@@ -68,7 +96,7 @@ def ingest(
         err.print("nothing to ingest: give files, folders, http(s) URLs or --manifest")
         raise typer.Exit(2)
     try:
-        services = _services(collection)
+        services = _services(ctx, collection)
         report = _run_ingest(services, collected)
     except VlsearchError as error:
         raise _fail(error) from error
@@ -115,6 +143,7 @@ def _print_summary(report: IngestReport, services: Services) -> None:
 
 @app.command()
 def search(
+    ctx: typer.Context,
     text: Annotated[Optional[str], typer.Option("--text", help="what to look for")] = None,
     image: Annotated[Optional[Path], typer.Option("--image", help="an image to look up (its text and look)")] = None,
     alpha: Annotated[Optional[float], typer.Option(help="0 = keyword only, 1 = vector only")] = None,
@@ -122,7 +151,8 @@ def search(
     where: Annotated[Optional[str], typer.Option(help="filter, e.g. \"category = 'billing'\"")] = None,
     fusion: Annotated[Optional[Fusion], typer.Option(help="relative (default) or ranked")] = None,
     rerank: Annotated[
-        Optional[bool], typer.Option("--rerank/--no-rerank", help="rerank the top hits with the model (default: on with a GPU)")
+        Optional[bool],
+        typer.Option("--rerank/--no-rerank", help="rerank the top hits with the model (default: on with a GPU)"),
     ] = None,
     min_relevance: Annotated[
         Optional[float], typer.Option(help="with rerank: drop hits whose relevance probability is below this")
@@ -132,7 +162,7 @@ def search(
 ) -> None:
     """Hybrid search by text, by image, or both."""
     try:
-        services = _services(collection)
+        services = _services(ctx, collection)
         settings = services.settings
         query_image = (
             read_image_file(image, max_bytes=settings.max_file_bytes, max_pixels=settings.max_image_pixels).image
@@ -157,7 +187,7 @@ def search(
         sys.stdout.write(json.dumps([hit_json(hit) for hit in result.hits], ensure_ascii=False, indent=2) + "\n")
         return
     if not result.hits and services.store.count() == 0:
-        err.print("the collection is empty: add images first, e.g. python -m pipeline ingest --manifest samples/manifest.jsonl")
+        err.print("the collection is empty: add images first, e.g. vlsearch ingest --manifest samples/manifest.jsonl")
     _print_hits(result)
 
 
@@ -192,7 +222,9 @@ def _print_hits(result: SearchResult) -> None:
     if result.ocr_text:
         out.print(f"[dim]text read from the query image:[/dim] {escape(result.ocr_text.replace(chr(10), ' ')[:200])}")
     if not result.hits:
-        out.print("no hits" if not result.dropped_below_cutoff else "no confident match: every hit was below the cutoff")
+        out.print(
+            "no hits" if not result.dropped_below_cutoff else "no confident match: every hit was below the cutoff"
+        )
         return
     for rank, hit in enumerate(result.hits, start=1):
         record, scores = hit.record, hit.scores
@@ -259,13 +291,18 @@ def migrate(
 
 @app.command()
 def stats(
+    ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
     collection: CollectionOption = None,
 ) -> None:
     """How many assets, and which models produced them."""
     try:
-        services = _services(collection)
-        figures = {**services.store.stats(), "mode": services.models.mode}
+        services = _services(ctx, collection)
+        figures = {
+            **services.store.stats().to_json(),
+            "mode": services.models.mode,
+            "data_dir": str(services.settings.data_dir),
+        }
     except VlsearchError as error:
         raise _fail(error) from error
     if as_json:
@@ -277,8 +314,11 @@ def stats(
 
 @app.command("eval")
 def evaluate_retrieval(
-    qrels: Annotated[Optional[Path], typer.Option(help="relevance judgments, JSONL (see README)")] = None,
-    feedback: Annotated[bool, typer.Option("--feedback", help="also judge by the dashboard's thumbs up / down")] = False,
+    ctx: typer.Context,
+    qrels: Annotated[Optional[Path], typer.Option(help="relevance judgments, JSONL (see docs/cli.md)")] = None,
+    feedback: Annotated[
+        bool, typer.Option("--feedback", help="also judge by the dashboard's thumbs up / down")
+    ] = False,
     alpha: Annotated[str, typer.Option(help="alpha values to try, comma-separated")] = "0,0.25,0.5,0.75,1",
     fusion: Annotated[str, typer.Option(help="fusion types to try: relative, ranked or both")] = "relative,ranked",
     rerank: Annotated[
@@ -292,12 +332,20 @@ def evaluate_retrieval(
     from rich import box
     from rich.table import Table
 
-    from pipeline.evaluation import (
-        CUTOFFS, NDCG_DEPTH, config_grid, evaluate, evaluation_json, parse_alphas, parse_fusions,
-        queries_from_votes, read_qrels, stored_image_finder,
+    from pipeline.images import ImageLimits
+    from pipeline.search.evaluation import (
+        CUTOFFS,
+        NDCG_DEPTH,
+        config_grid,
+        evaluate,
+        evaluation_json,
+        parse_alphas,
+        parse_fusions,
+        queries_from_votes,
+        read_qrels,
+        stored_image_finder,
     )
-    from pipeline.feedback import FEEDBACK_FILE, FeedbackLog
-    from pipeline.ingest import ImageLimits
+    from pipeline.search.feedback import FEEDBACK_FILE, FeedbackLog
 
     if qrels is None and not feedback:
         err.print("nothing to evaluate: give --qrels FILE, --feedback or both")
@@ -305,9 +353,9 @@ def evaluate_retrieval(
     try:
         configs = config_grid(parse_alphas(alpha), parse_fusions(fusion), [False, True] if rerank is None else [rerank])
         queries = read_qrels(qrels) if qrels else []
-        services = _services(collection)
+        services = _services(ctx, collection)
         if services.store.count() == 0:
-            err.print("the collection is empty: ingest first, e.g. python -m pipeline ingest --manifest samples/manifest.jsonl")
+            err.print("the collection is empty: ingest first, e.g. vlsearch ingest --manifest samples/manifest.jsonl")
             raise typer.Exit(2)
         notes: list[str] = []
         if feedback:
@@ -319,7 +367,10 @@ def evaluate_retrieval(
             raise typer.Exit(2)
         settings = services.settings
         evaluation = evaluate(
-            services.searcher(), queries, configs, limit=limit,
+            services.searcher(),
+            queries,
+            configs,
+            limit=limit,
             image_limits=ImageLimits(settings.max_file_bytes, settings.max_image_pixels),
         )
     except VlsearchError as error:
@@ -332,7 +383,9 @@ def evaluate_retrieval(
         return
     table = Table(
         title=f"{evaluation.queries} judged queries, {limit} hits each; best: highest nDCG@{NDCG_DEPTH}",
-        title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
     )
     for name in ("alpha", "fusion", "rerank", *(f"R@{k}" for k in CUTOFFS), "MRR", f"nDCG@{NDCG_DEPTH}"):
         table.add_column(name, justify="left" if name in ("fusion", "rerank") else "right", no_wrap=True)
@@ -340,12 +393,17 @@ def evaluate_retrieval(
     best = evaluation.best
     for row in evaluation.rows:
         config = row.config
-        figures = ["—"] * (len(CUTOFFS) + 2) if row.skipped else [
-            *(f"{row.recall[k]:.3f}" for k in CUTOFFS), f"{row.mrr:.3f}", f"{row.ndcg:.3f}"
-        ]
+        figures = (
+            ["—"] * (len(CUTOFFS) + 2)
+            if row.skipped
+            else [*(f"{row.recall[k]:.3f}" for k in CUTOFFS), f"{row.mrr:.3f}", f"{row.ndcg:.3f}"]
+        )
         is_best = row in best
         table.add_row(
-            f"{config.alpha:g}", config.fusion.value, "on" if config.rerank else "off", *figures,
+            f"{config.alpha:g}",
+            config.fusion.value,
+            "on" if config.rerank else "off",
+            *figures,
             escape("; ".join(part for part in ("best" if is_best else "", row.note) if part)),
             style="bold" if is_best else None,
         )
@@ -357,6 +415,4 @@ app.add_typer(users_app, name="users")
 
 
 def main() -> None:
-    # Notices reach the user through the CLI's own messages; logging is for real failures only.
-    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     app()

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
+import platformdirs
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -18,6 +19,22 @@ from pydantic_settings import (
 )
 
 CONFIG_FILE_ENV = "VLSEARCH_CONFIG"
+APP_NAME = "vlsearch"
+LEGACY_DATA_DIR = Path("data")  # versions before 0.2 kept the collection in ./data of the current directory
+LEGACY_CONFIG_FILE = Path("vlsearch.toml")
+
+
+def default_data_dir() -> Path:
+    """The platform's per-user data folder (Linux: ~/.local/share/vlsearch), whatever the current directory."""
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def config_file() -> Path:
+    """VLSEARCH_CONFIG, else vlsearch.toml in the platform's per-user config folder (Linux: ~/.config/vlsearch)."""
+    named = os.environ.get(CONFIG_FILE_ENV)
+    return Path(named) if named else Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "vlsearch.toml"
+
+
 DOMAIN_NAME = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*")
 
 
@@ -27,7 +44,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VLSEARCH_", extra="ignore")
 
     # store
-    data_dir: Path = Path("data")
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="embedded store, queue, audit and feedback databases, uploads",
+        json_schema_extra={"doc_default": "the platform's user data folder (Linux: ~/.local/share/vlsearch)"},
+    )
     store: Literal["lancedb", "weaviate"] = "lancedb"
     collection: str = Field("assets", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
     weaviate_url: str | None = None
@@ -40,6 +61,11 @@ class Settings(BaseSettings):
     weaviate_replication_factor: int | None = Field(None, ge=1)
     weaviate_shards: int | None = Field(None, ge=1)
     ann_min_rows: int = Field(10_000, ge=256, description="build the ANN index once the table is this large")
+
+    # logging
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "warning", description="what the CLI and the server log to stderr; --log-level overrides it"
+    )
 
     # models (Hugging Face id or local directory)
     models_enabled: bool = Field(True, description="false forces the OCR + keyword mode")
@@ -116,13 +142,15 @@ class Settings(BaseSettings):
     moderation_judge_min_probability: float = Field(0.5, ge=0.0, le=1.0, description="judge probability that matches")
     moderation_lease_s: float = Field(600.0, gt=0, description="how long a reviewer's claim on a queue item lasts")
 
-    # access control and limits (pipeline/auth.py, pipeline/limits.py; docs/security.md)
+    # access control and limits (pipeline/access/auth.py, pipeline/access/limits.py; docs/security.md)
     auth: Literal["auto", "local", "oidc", "off"] = Field(
         "auto",
         description="who may use the app: auto = OIDC when Streamlit's [auth] secrets exist, else the users file; "
         "off = no sign-in, everyone is admin (a single-user machine only)",
     )
-    users_file: Path | None = Field(None, description="local users and OIDC role mapping; default <data_dir>/users.json")
+    users_file: Path | None = Field(
+        None, description="local users and OIDC role mapping; default <data_dir>/users.json"
+    )
     oidc_roles: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict,
         description="OIDC e-mail or domain -> role: `ann@example.com=admin,example.com=analyst` or a JSON object",
@@ -189,5 +217,31 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Precedence: explicit arguments > environment > TOML file.
-        toml_file = os.environ.get(CONFIG_FILE_ENV, "vlsearch.toml")
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_file()))
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_case_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    def earlier_version_notices(self, cwd: Path | None = None) -> list[str]:
+        """Name a ./data folder or ./vlsearch.toml that an earlier version would have used and this one does not.
+
+        Before 0.2 both were relative to the current directory; they are not read any more, but a user
+        who kept a collection there must hear where it is and how to keep using it.
+        """
+        cwd = cwd or Path.cwd()
+        notices = []
+        old_data = (cwd / LEGACY_DATA_DIR).resolve()
+        if (old_data / "lancedb").is_dir() and old_data != self.data_dir.resolve():
+            notices.append(
+                f"a collection from an earlier vlsearch is at {old_data}, but the data directory is now "
+                f"{self.data_dir}; to use it: export VLSEARCH_DATA_DIR={old_data}"
+            )
+        old_config = (cwd / LEGACY_CONFIG_FILE).resolve()
+        if old_config.is_file() and old_config != config_file().resolve():
+            notices.append(
+                f"{old_config} is not read any more (the config file is now {config_file()}); "
+                f"to use it: export {CONFIG_FILE_ENV}={old_config}"
+            )
+        return notices

@@ -1,4 +1,4 @@
-"""One exception family; only the CLI and the app turn these into messages."""
+"""One exception family; only the CLI, the app and the API turn these into messages."""
 
 from __future__ import annotations
 
@@ -27,3 +27,43 @@ class ModelUnavailable(VlsearchError):
 
 class StoreError(VlsearchError):
     """The vector store refused or failed an operation."""
+
+
+class PermissionDenied(VlsearchError):
+    """The caller's role does not allow the action; the message names the roles that do."""
+
+    def __init__(self, who: str, permission: str, needed_roles: list[str]) -> None:
+        super().__init__(f"not allowed to {permission}: {who}, and it needs the {' or '.join(needed_roles)} role")
+        self.who = who
+        self.permission = permission
+        self.needed_roles = needed_roles
+
+
+class SignInFailed(VlsearchError):
+    """Wrong name or password, or the name is locked out for a while; `retry_after_s` > 0 when locked."""
+
+    def __init__(self, message: str, retry_after_s: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class AuthNotConfigured(VlsearchError):
+    """No way to sign in is set up, and running open was not asked for."""
+
+
+class LimitReached(VlsearchError):
+    """A per-user allowance is used up; `retry_after_s` says when the next call fits."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class LeaseConflict(VlsearchError):
+    """Another reviewer holds a live lease on a moderation queue item."""
+
+    def __init__(self, item_id: int, holder: str, expires_at: float, until: str) -> None:
+        super().__init__(f"item {item_id} is claimed by {holder!r} until {until}")
+        self.item_id = item_id
+        self.holder = holder
+        self.expires_at = expires_at

@@ -27,6 +27,15 @@ SUPPORTED = "JPEG, PNG, WebP, GIF, BMP, TIFF"
 
 
 @dataclass(frozen=True)
+class ImageLimits:
+    """What one image file may cost to read (VLSEARCH_MAX_FILE_BYTES, _MAX_IMAGE_PIXELS, _THUMBNAIL_PX)."""
+
+    max_bytes: int
+    max_pixels: int
+    thumbnail_px: int = 256
+
+
+@dataclass(frozen=True)
 class DecodedImage:
     """An image that passed every check, ready for OCR and the models."""
 

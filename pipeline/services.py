@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pipeline.config import Settings
-from pipeline.fetch import UrlPolicy
-from pipeline.ingest import ImageLimits, Ingestor, MediaPolicy
+from pipeline.images import ImageLimits
+from pipeline.ingest.fetch import UrlPolicy
+from pipeline.ingest.ingestor import Ingestor, MediaPolicy
 from pipeline.models import Models, load_models
 from pipeline.ocr import OcrEngine, RapidOcrEngine
 from pipeline.search.rerank import RerankCache, RerankStage
@@ -21,6 +22,10 @@ class Services:
     ocr: OcrEngine
     models: Models
     rerank_cache: RerankCache = field(default_factory=RerankCache)
+
+    def close(self) -> None:
+        """Release the store's files and connections (the CLI, the app and the server call this when done)."""
+        self.store.close()
 
     def ingestor(self) -> Ingestor:
         limits = ImageLimits(

@@ -46,8 +46,19 @@ def running_app(data_dir: Path, log_file: Path, env: dict[str, str] | None = Non
     """`streamlit run` over data_dir on a free port; yields its URL once healthy, stops it afterwards."""
     port = free_port()
     command = [
-        sys.executable, "-m", "streamlit", "run", "streamlit_app/app.py", "--server.headless", "true",
-        "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "streamlit_app/app.py",
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
     ]
     environment = {**os.environ, "VLSEARCH_DATA_DIR": str(data_dir), **(env or {})}
     log_file.parent.mkdir(parents=True, exist_ok=True)

@@ -1,28 +1,26 @@
 """vlsearch app: `streamlit run streamlit_app/app.py`. Signs the user in, then routes to the pages their role may
 use (the others are not in the navigation, and each page checks the role again); each page is a thin view."""
 
-import sys
-from pathlib import Path
+import streamlit as st
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    # `streamlit run` puts only this folder on the import path; the library lives one level up.
-    sys.path.insert(0, str(ROOT))
-
-import streamlit as st  # noqa: E402
-
-from pipeline.auth import Permission  # noqa: E402
-from streamlit_app import ui  # noqa: E402
+from pipeline.access.auth import Permission
+from streamlit_app import ui
 
 st.set_page_config(page_title="vlsearch", page_icon=":material/image_search:", layout="wide")
 PAGES = [
     (Permission.SEARCH, st.Page("views/home.py", title="Home", icon=":material/home:", default=True)),
-    (Permission.SEARCH, st.Page("views/analyst.py", title="Analyst dashboard", icon=":material/query_stats:",
-                                url_path="analyst")),
-    (Permission.SEARCH, st.Page("views/lookup.py", title="Screenshot lookup", icon=":material/support_agent:",
-                                url_path="lookup")),
-    (Permission.MODERATE, st.Page("views/moderation.py", title="Moderation queue", icon=":material/gavel:",
-                                  url_path="moderation")),
+    (
+        Permission.SEARCH,
+        st.Page("views/analyst.py", title="Analyst dashboard", icon=":material/query_stats:", url_path="analyst"),
+    ),
+    (
+        Permission.SEARCH,
+        st.Page("views/lookup.py", title="Screenshot lookup", icon=":material/support_agent:", url_path="lookup"),
+    ),
+    (
+        Permission.MODERATE,
+        st.Page("views/moderation.py", title="Moderation queue", icon=":material/gavel:", url_path="moderation"),
+    ),
     (Permission.READ_AUDIT, st.Page("views/audit.py", title="Audit log", icon=":material/policy:", url_path="audit")),
 ]
 

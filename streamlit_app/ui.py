@@ -11,15 +11,11 @@ from typing import Any
 
 import streamlit as st
 
-from pipeline.assets import AssetView, player_span
-from pipeline.audit import Action, AuditLog, Outcome, open_audit_log
-from pipeline.auth import (
+from pipeline.access.audit import Action, AuditLog, Outcome, open_audit_log
+from pipeline.access.auth import (
     AuthMode,
-    AuthNotConfigured,
     Permission,
-    PermissionDenied,
     Role,
-    SignInFailed,
     SignInThrottle,
     User,
     UsersFile,
@@ -30,17 +26,19 @@ from pipeline.auth import (
     role_mapping,
     sign_in,
 )
+from pipeline.access.limits import ModelCallBudget, search_model_calls
 from pipeline.config import Settings
-from pipeline.errors import VlsearchError
-from pipeline.feedback import FEEDBACK_FILE, FeedbackLog
-from pipeline.highlight import escape
-from pipeline.ingest import ImageLimits, ItemResult
-from pipeline.limits import LimitReached, ModelCallBudget, search_model_calls
-from pipeline.overview import facet_values
+from pipeline.display.assets import AssetView, player_span
+from pipeline.display.overview import facet_values
+from pipeline.errors import AuthNotConfigured, LimitReached, PermissionDenied, SignInFailed, VlsearchError
+from pipeline.formatting import clock
+from pipeline.images import ImageLimits
+from pipeline.ingest.ingestor import ItemResult
+from pipeline.ingest.uploads import UPLOAD_TYPES, max_upload_mb
 from pipeline.records import Hit, SourceKind
-from pipeline.results import clock
+from pipeline.search.feedback import FEEDBACK_FILE, FeedbackLog
+from pipeline.search.highlight import escape
 from pipeline.services import Services, build_services
-from pipeline.uploads import UPLOAD_TYPES, max_upload_mb
 
 log = logging.getLogger("vlsearch.app")
 SIGNED_IN = "auth_user"  # session-state key: the local user's name (OIDC identity lives in st.user)
@@ -51,9 +49,10 @@ FACETS_TTL_S = 60
 OPEN_LABEL = {SourceKind.PDF_PAGE: "Open page", SourceKind.VIDEO_FRAME: "Play"}  # what opens a page or frame hit
 
 
-@st.cache_resource(show_spinner="Opening the collection and looking for models…")
+@st.cache_resource(show_spinner="Opening the collection and looking for models…", on_release=Services.close)
 def services() -> Services:
-    """Store, OCR and models for the whole process: loading models per session would be far too slow."""
+    """Store, OCR and models for the whole process: loading models per session would be far too slow.
+    Closed when the cache lets it go (st.cache_resource.clear(), or the server stopping)."""
     return build_services(Settings())
 
 
@@ -131,8 +130,13 @@ def asset_picture(hit: Hit, view: AssetView, *, key: str) -> None:
         st.warning(parent.problem, icon=":material/warning:")
     elif parent.path is not None:
         st.download_button(
-            f"Download {parent.name}", parent.path.read_bytes, file_name=parent.name, mime=parent.mime,
-            key=f"{key}_download", on_click="ignore", icon=":material/download:",
+            f"Download {parent.name}",
+            parent.path.read_bytes,
+            file_name=parent.name,
+            mime=parent.mime,
+            key=f"{key}_download",
+            on_click="ignore",
+            icon=":material/download:",
         )
     elif parent.url is not None:
         st.link_button(f"Open page {hit.record.page} of {parent.name}", hit.record.uri, icon=":material/open_in_new:")
@@ -202,7 +206,8 @@ def current_user() -> User | None:
             return None
         default = settings().oidc_default_role
         user = oidc_user(
-            st.user.to_dict(), role_mapping(settings(), users_file()),
+            st.user.to_dict(),
+            role_mapping(settings(), users_file()),
             parse_role(default, "VLSEARCH_OIDC_DEFAULT_ROLE") if default else None,
         )
         if not st.session_state.get(OIDC_AUDITED):
@@ -227,8 +232,9 @@ def gate() -> User | None:
         st.error(str(error), icon=":material/lock:")
     except SignInFailed as error:
         if not st.session_state.get(OIDC_AUDITED):
-            audit_log().record(Action.SIGN_IN, actor=str(st.user.get("email", "")), outcome=Outcome.REFUSED,
-                               reason=str(error))
+            audit_log().record(
+                Action.SIGN_IN, actor=str(st.user.get("email", "")), outcome=Outcome.REFUSED, reason=str(error)
+            )
             st.session_state[OIDC_AUDITED] = True
         st.error(str(error), icon=":material/no_accounts:")
         if st.button("Sign out", key="auth_sign_out", icon=":material/logout:"):
@@ -278,8 +284,10 @@ def account_sidebar(user: User) -> None:
     """Who is signed in, with what role, and the way out; a warning when nobody has to sign in."""
     with st.sidebar:
         if user.mode == AuthMode.OFF:
-            st.warning("Access control is off (VLSEARCH_AUTH=off): anyone who can open this app is admin.",
-                       icon=":material/lock_open:")
+            st.warning(
+                "Access control is off (VLSEARCH_AUTH=off): anyone who can open this app is admin.",
+                icon=":material/lock_open:",
+            )
             return
         st.caption(f"Signed in as **{escape(user.name)}** · {user.role}")
         if st.button("Sign out", key="auth_sign_out", icon=":material/logout:"):

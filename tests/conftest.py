@@ -1,13 +1,24 @@
 """Shared fixtures: the tiny random-weight Qwen3-VL checkpoint and settings that point at it; a users file."""
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from pipeline.auth import Role, UsersFile
+from pipeline.access.auth import Role, UsersFile
 from pipeline.config import Settings
 from tests.tiny_qwen import build_tiny_qwen3vl
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point the platform's user folders at a scratch folder for the whole run, subprocesses included, so that no
+    test reads or writes the real per-user data directory or config file (Settings' defaults)."""
+    home = Path(tempfile.mkdtemp(prefix="vlsearch-tests-home-"))
+    for variable in ("XDG_DATA_HOME", "XDG_CONFIG_HOME"):
+        os.environ[variable] = str(home / variable.lower())
+    os.environ.pop("VLSEARCH_CONFIG", None)
 
 
 @pytest.fixture(scope="session")

@@ -66,8 +66,13 @@ def text_image(text: str, size: tuple[int, int], *, font_size: int) -> Image.Ima
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=font_size)
     draw.multiline_text(
-        (size[0] / 2, size[1] / 2), _wrap(text, draw, font, size[0] * 0.9), fill="black", font=font,
-        anchor="mm", align="center", spacing=font_size // 2,
+        (size[0] / 2, size[1] / 2),
+        _wrap(text, draw, font, size[0] * 0.9),
+        fill="black",
+        font=font,
+        anchor="mm",
+        align="center",
+        spacing=font_size // 2,
     )
     return image
 

@@ -32,8 +32,14 @@ def page_record(parent_uri: str, page: int, ocr_text: str, metadata: dict[str, s
     sha = file_sha(parent_uri)
     return replace(
         make_record(f"page-{page}", ocr_text, metadata=metadata),
-        id=asset_id(sha, f"page={page}"), uri=f"{parent_uri}#page={page}", sha256=sha, mime="image/png",
-        thumbnail=thumbnail(), source_kind=SourceKind.PDF_PAGE, parent_uri=parent_uri, page=page,
+        id=asset_id(sha, f"page={page}"),
+        uri=f"{parent_uri}#page={page}",
+        sha256=sha,
+        mime="image/png",
+        thumbnail=thumbnail(),
+        source_kind=SourceKind.PDF_PAGE,
+        parent_uri=parent_uri,
+        page=page,
     )
 
 
@@ -42,8 +48,13 @@ def frame_record(parent_uri: str, timestamp_s: float, ocr_text: str) -> AssetRec
     sha = file_sha(parent_uri)
     return replace(
         make_record(f"frame-{timestamp_s}", ocr_text),
-        id=asset_id(sha, f"t={timestamp_s:.3f}"), uri=f"{parent_uri}#t={timestamp_s:.3f}", sha256=sha,
-        mime="image/jpeg", thumbnail=thumbnail(), source_kind=SourceKind.VIDEO_FRAME, parent_uri=parent_uri,
+        id=asset_id(sha, f"t={timestamp_s:.3f}"),
+        uri=f"{parent_uri}#t={timestamp_s:.3f}",
+        sha256=sha,
+        mime="image/jpeg",
+        thumbnail=thumbnail(),
+        source_kind=SourceKind.VIDEO_FRAME,
+        parent_uri=parent_uri,
         timestamp_s=timestamp_s,
     )
 

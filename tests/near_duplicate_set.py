@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from pipeline.images import read_image_file
-from pipeline.ingest import ImageLimits, Ingestor
+from pipeline.images import ImageLimits, read_image_file
+from pipeline.ingest.ingestor import Ingestor
+from pipeline.ingest.sources import collect
 from pipeline.moderation.library import Reference, add_references, load_references
 from pipeline.moderation.matching import NEAR_DUPLICATE, Match, Matcher, Rule
-from pipeline.sources import collect
 from pipeline.store.lance_engine import LanceStore
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "images"

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.config import Settings
-from pipeline.ingest import Outcome
+from pipeline.ingest.ingestor import Outcome
+from pipeline.ingest.sources import read_manifest
 from pipeline.services import build_services
-from pipeline.sources import read_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"

@@ -3,14 +3,14 @@ provides a `store` fixture returning an empty store with 8-d vectors."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 
 from pipeline.errors import BadInput
 from pipeline.records import AssetRecord, SourceKind, asset_id
-from pipeline.store.base import Fusion
+from pipeline.store.base import Fusion, StoreStats
 
 DIM = 8
 
@@ -47,7 +47,7 @@ def make_record(
         ocr_model="rapidocr",
         caption_model="tiny-caption" if caption else "",
         embed_model="tiny-embed" if vector is not None else "",
-        ingested_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+        ingested_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
         vector=vector,
     )
 
@@ -56,15 +56,27 @@ class StoreConformance:
     @pytest.fixture
     def tickets(self):
         return [
-            make_record("card", "Payment failed PF-4021 card declined by issuer", "checkout page error",
-                        {"category": "billing", "ticket_id": "SUP-1", "priority": "3", "created_at": "2025-03-01"},
-                        unit(1, 0)),
-            make_record("locked", "登录失败 错误代码 NB-1003 账户已锁定", "login screen",
-                        {"category": "login", "ticket_id": "SUP-2", "priority": "10", "created_at": "2024-11-20"},
-                        unit(0, 1)),
-            make_record("quota", "Sync error E-SYNC-507 storage quota exceeded", "",
-                        {"category": "sync", "ticket_id": "SUP-3", "priority": "1", "created_at": "2026-01-05"},
-                        unit(0.7, 0.7)),
+            make_record(
+                "card",
+                "Payment failed PF-4021 card declined by issuer",
+                "checkout page error",
+                {"category": "billing", "ticket_id": "SUP-1", "priority": "3", "created_at": "2025-03-01"},
+                unit(1, 0),
+            ),
+            make_record(
+                "locked",
+                "登录失败 错误代码 NB-1003 账户已锁定",
+                "login screen",
+                {"category": "login", "ticket_id": "SUP-2", "priority": "10", "created_at": "2024-11-20"},
+                unit(0, 1),
+            ),
+            make_record(
+                "quota",
+                "Sync error E-SYNC-507 storage quota exceeded",
+                "",
+                {"category": "sync", "ticket_id": "SUP-3", "priority": "1", "created_at": "2026-01-05"},
+                unit(0.7, 0.7),
+            ),
             make_record("mug", "", "a white ceramic coffee mug on a table", {"category": "product"}, None),
         ]
 
@@ -83,9 +95,25 @@ class StoreConformance:
         assert store.count() == 4
         (got,) = store.get([tickets[0].id])
         want = tickets[0]
-        for field in ("id", "uri", "sha256", "width", "height", "mime", "source_kind", "ocr_text", "caption",
-                      "pdq", "pdq_quality", "thumbnail", "metadata", "ocr_model", "caption_model", "embed_model",
-                      "ingested_at"):
+        for field in (
+            "id",
+            "uri",
+            "sha256",
+            "width",
+            "height",
+            "mime",
+            "source_kind",
+            "ocr_text",
+            "caption",
+            "pdq",
+            "pdq_quality",
+            "thumbnail",
+            "metadata",
+            "ocr_model",
+            "caption_model",
+            "embed_model",
+            "ingested_at",
+        ):
             assert getattr(got, field) == getattr(want, field), field
         np.testing.assert_allclose(got.vector, want.vector, atol=1e-6)
         assert store.get([tickets[3].id])[0].vector is None
@@ -232,12 +260,16 @@ class StoreConformance:
     def test_stats(self, store, tickets):
         store.upsert(tickets)
         figures = store.stats()
-        assert figures["count"] == 4
-        assert figures["with_vector"] == 3
-        assert {"category", "ticket_id"} <= set(figures["metadata_columns"])
+        assert isinstance(figures, StoreStats) and figures.engine == store.engine
+        assert figures.count == 4
+        assert figures.with_vector == 3
+        assert {"category", "ticket_id"} <= set(figures.metadata_columns)
+        assert figures.to_json()["count"] == 4 and figures.to_json()["vector_dim"] == figures.vector_dim
 
     def test_distinct_values_most_frequent_first(self, store, tickets):
-        store.upsert([*tickets, make_record("receipt", "Total 12.00", metadata={"category": "billing", "ticket_id": ""})])
+        store.upsert(
+            [*tickets, make_record("receipt", "Total 12.00", metadata={"category": "billing", "ticket_id": ""})]
+        )
         assert store.distinct_values("category") == [("billing", 2), ("login", 1), ("product", 1), ("sync", 1)]
         assert store.distinct_values("category", limit=2) == [("billing", 2), ("login", 1)]
         assert store.distinct_values("ticket_id") == [("SUP-1", 1), ("SUP-2", 1), ("SUP-3", 1)]  # no "" and no null

@@ -10,8 +10,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from pipeline.config import Settings
-from pipeline.feedback import FEEDBACK_FILE, FeedbackLog
-from pipeline.results import hit_label
+from pipeline.display.results import hit_label
+from pipeline.search.feedback import FEEDBACK_FILE, FeedbackLog
 from pipeline.store import build_store
 from tests.media_fixtures import make_text_pdf, make_text_video
 from tests.media_records import frame_record, image_record, page_record
@@ -85,13 +85,23 @@ def test_home_shows_collection_engine_and_mode(open_page, collection):
     assert metrics == {"Assets": "4", "Engine": "LanceDB", "Model mode": "OCR + keyword"}
     assert "No captions, no vectors" in texts(app)
     assert "VLSEARCH_MODELS_ENABLED=false" in texts(app)
+    assert f"Data directory: {collection} (VLSEARCH_DATA_DIR)" in texts(app)
+
+
+def test_home_names_a_collection_left_in_data_by_an_earlier_version(open_page, collection, tmp_path, monkeypatch):
+    (tmp_path / "old" / "data" / "lancedb").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "old")
+    page = texts(open_page(collection))
+    assert f"a collection from an earlier vlsearch is at {tmp_path / 'old' / 'data'}" in page
+    assert f"export VLSEARCH_DATA_DIR={tmp_path / 'old' / 'data'}" in page
 
 
 def test_empty_collection_shows_how_to_add_data(open_page, tmp_path):
     app = open_page(tmp_path / "empty")
     page = texts(app)
     assert "The collection is empty" in page
-    assert "python -m pipeline ingest --manifest samples/manifest.jsonl" in page
+    assert "vlsearch ingest --manifest samples/manifest.jsonl" in page
+    assert f"export VLSEARCH_DATA_DIR={tmp_path / 'empty'}" in page
     assert not app.error
 
 
@@ -203,8 +213,10 @@ def test_hits_name_the_page_and_the_time_window(open_page, media_collection):
     page = texts(app)
     assert "desk.mp4, 00:00:03–00:00:06" in page and "manual.pdf, page 2" in page and "guide.pdf, page 4" in page
     assert "window score" in page and "over 3 frames" in page
-    assert sum(hit.record.parent_uri is not None and hit.record.parent_uri.endswith("desk.mp4")
-               for hit in hits_of(app)) == 1  # one hit for the video
+    assert (
+        sum(hit.record.parent_uri is not None and hit.record.parent_uri.endswith("desk.mp4") for hit in hits_of(app))
+        == 1
+    )  # one hit for the video
     assert {"Open page", "Play", "Details"} <= {button.label for button in app.button}
 
 

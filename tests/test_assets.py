@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import assets
-from pipeline.assets import asset_title, asset_view, parent_of, player_span
+from pipeline.display import assets
+from pipeline.display.assets import asset_title, asset_view, parent_of, player_span
 from pipeline.records import Hit, Scores, TimeWindow
 from tests.media_fixtures import make_text_pdf, make_text_video
 from tests.media_records import frame_record, image_record, page_record

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pipeline.audit import AUDIT_FILE, LOGGED_QUERY_CHARS, Action, AuditLog, Outcome, events_csv, logged_query
-from pipeline.auth import AuthMode, Role, User
+from pipeline.access.audit import AUDIT_FILE, LOGGED_QUERY_CHARS, Action, AuditLog, Outcome, events_csv, logged_query
+from pipeline.access.auth import AuthMode, Role, User
 from tests.sample_collection import REDUCED_MODE_ENV
 
 APP = Path(__file__).resolve().parents[1] / "streamlit_app" / "app.py"

@@ -10,15 +10,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
-from pipeline.audit import Action, Outcome, open_audit_log
-from pipeline.auth import (
+from pipeline.access.audit import Action, Outcome, open_audit_log
+from pipeline.access.auth import (
     PERMISSIONS,
     AuthMode,
-    AuthNotConfigured,
     Permission,
-    PermissionDenied,
     Role,
-    SignInFailed,
     SignInThrottle,
     User,
     UsersFile,
@@ -29,7 +26,7 @@ from pipeline.auth import (
 )
 from pipeline.cli import app as cli
 from pipeline.config import Settings
-from pipeline.errors import BadInput
+from pipeline.errors import AuthNotConfigured, BadInput, PermissionDenied, SignInFailed
 from pipeline.images import thumbnail_jpeg
 from pipeline.moderation.desk import ReviewDesk
 from pipeline.moderation.matching import Match, Rule
@@ -73,7 +70,8 @@ def data_dir(users_dir: Path, tmp_path: Path) -> Path:
     """A fresh data dir holding the users file and a queue with one keyword-matched upload."""
     (tmp_path / "users.json").write_bytes((users_dir / "users.json").read_bytes())
     open_queue(Settings(data_dir=tmp_path)).enqueue(
-        uri="/uploads/flyer.png", sha256="2" * 64,
+        uri="/uploads/flyer.png",
+        sha256="2" * 64,
         thumbnail=thumbnail_jpeg(open_image(SAMPLES / "images" / "text_promo_lottery_spam_zh.png")),
         matches=[Match(Rule.KEYWORD, "spam", 2.0, detail="中奖")],
     )
@@ -123,8 +121,9 @@ def test_each_role_may_do_what_its_job_needs_and_no_more():
 
 def test_require_names_the_user_and_the_roles_that_would_do():
     support = User("sam", Role.SUPPORT, AuthMode.LOCAL)
-    with pytest.raises(PermissionDenied, match="not allowed to moderate: sam is support, and it needs the "
-                                               "moderator or admin role"):
+    with pytest.raises(
+        PermissionDenied, match="not allowed to moderate: sam is support, and it needs the moderator or admin role"
+    ):
         require(support, Permission.MODERATE)
     with pytest.raises(PermissionDenied, match="nobody is signed in"):
         require(None, Permission.SEARCH)
@@ -321,7 +320,8 @@ def test_the_review_desk_refuses_a_decision_without_the_role_and_audits_it(data_
     assert queue.get(1).state == State.PENDING and queue.get(1).claimed_by is None and not queue.audit_log()
     refusals = audit.events(action=Action.DECISION)
     assert [(event.actor, event.outcome, event.detail["step"]) for event in refusals] == [
-        ("ana", Outcome.REFUSED, "claim"), ("ana", Outcome.REFUSED, "decide")
+        ("ana", Outcome.REFUSED, "claim"),
+        ("ana", Outcome.REFUSED, "decide"),
     ]
     admin = User("ann", Role.ADMIN, AuthMode.LOCAL)
     assert ReviewDesk(queue, audit, admin, "ann").decide(1, State.ESCALATED).state == State.ESCALATED

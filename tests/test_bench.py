@@ -101,7 +101,9 @@ def test_the_seed_baseline_searches_the_stored_table_exactly(tmp_path):
 
     for query in collection.queries(10):
         exact = np.argsort(-(vectors @ query.vector))[:10]
-        assert [doc_id for doc_id, _ in baseline.vector_search(query.vector, limit=10)] == [records[i].id for i in exact]
+        assert [doc_id for doc_id, _ in baseline.vector_search(query.vector, limit=10)] == [
+            records[i].id for i in exact
+        ]
         filtered = baseline.keyword_search(query.text, limit=50, category=query.category)
         assert filtered and {categories[doc_id] for doc_id, _ in filtered} == {query.category}
         assert len(baseline.hybrid(query.text, query.vector, alpha=0.5, limit=10)) == 10
@@ -127,10 +129,14 @@ def test_vector_tradeoffs_cover_every_representation_with_exact_float32_as_refer
     def recall(name: str) -> float:
         return number(rows[name]["recall@10 vs float32 2048-d"])
 
-    assert recall("numpy: 1-bit sign + float32 rescoring of the top 100") >= recall("numpy: 1-bit sign, 2048-d (Hamming)")
+    assert recall("numpy: 1-bit sign + float32 rescoring of the top 100") >= recall(
+        "numpy: 1-bit sign, 2048-d (Hamming)"
+    )
     lance = [name for name in rows if name.startswith("lance ")]
     assert {name.split(",")[0] for name in lance} == {
-        "lance IVF_HNSW_SQ (8-bit)", "lance IVF_PQ (1 byte / 16 dims)", "lance IVF_RQ (RaBitQ"
+        "lance IVF_HNSW_SQ (8-bit)",
+        "lance IVF_PQ (1 byte / 16 dims)",
+        "lance IVF_RQ (RaBitQ",
     }
     for name in lance:
         if " + refine 10" in name:
@@ -143,8 +149,19 @@ def test_vector_tradeoffs_cover_every_representation_with_exact_float32_as_refer
 
 def test_ingest_throughput_times_every_stage_with_a_given_checkpoint(tiny_qwen_dir):
     out = run_bench(
-        "ingest_throughput.py", "--images", "3", "--checkpoint", str(tiny_qwen_dir), "--device", "cpu",
-        "--model-images", "2", "--model-max-pixels", "50176", "--caption-tokens", "4",
+        "ingest_throughput.py",
+        "--images",
+        "3",
+        "--checkpoint",
+        str(tiny_qwen_dir),
+        "--device",
+        "cpu",
+        "--model-images",
+        "2",
+        "--model-max-pixels",
+        "50176",
+        "--caption-tokens",
+        "4",
     ).stdout
     (stages,) = tables(out)
     counted = {row["stage"]: row["count"] for row in stages}
@@ -158,4 +175,6 @@ def test_ingest_throughput_times_every_stage_with_a_given_checkpoint(tiny_qwen_d
     assert any(stage.startswith("video frame sampling") for stage in counted)
     for row in stages:
         assert number(row["per second"]) > 0 and number(row["ms each"]) > 0
-    assert f"models: {tiny_qwen_dir.name} ({tiny_qwen_dir})" in out and "64-d vectors" in out  # the tiny model's hidden size
+    assert (
+        f"models: {tiny_qwen_dir.name} ({tiny_qwen_dir})" in out and "64-d vectors" in out
+    )  # the tiny model's hidden size

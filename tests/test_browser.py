@@ -7,11 +7,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from scripts.app_screenshots import CHROMIUM, OPEN_ENV, browser_page, lookup_screenshot, running_app, search_analyst, show_home
+from scripts.app_screenshots import (
+    CHROMIUM,
+    OPEN_ENV,
+    browser_page,
+    lookup_screenshot,
+    running_app,
+    search_analyst,
+    show_home,
+)
 from tests.sample_collection import QUERY_SCREENS, REDUCED_MODE_ENV, ROOT, ingest_samples
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -46,4 +53,3 @@ def test_search_and_screenshot_lookup_in_the_browser(app_url: str) -> None:
         page.screenshot(path=ARTIFACTS / "lookup.png")
         assert heading == "Best match: SUP-1042"
         assert page.get_by_text("Resolution:").first.is_visible()
-

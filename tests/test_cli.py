@@ -147,8 +147,9 @@ def test_search_names_the_page_and_the_time_window(media_data):
     result = run(media_data, "search", "--text", "laptop lid")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert any("clip.mp4, 00:01:23–00:01:26" in line and "window score" in line and "over 3 frames" in line
-               for line in lines)
+    assert any(
+        "clip.mp4, 00:01:23–00:01:26" in line and "window score" in line and "over 3 frames" in line for line in lines
+    )
     assert any("manual.pdf, page 3" in line for line in lines)
     assert sum("clip.mp4" in line for line in lines) == 1  # one hit for the video, not one per frame
 
@@ -161,7 +162,10 @@ def test_search_json_adds_where_each_hit_is(media_data):
     page, video = hits["pdf_page"], hits["video_frame"]
     assert {"id", "uri", "metadata", "ocr_text", "caption", "scores"} <= page.keys()  # the stable keys stay
     assert (page["parent_uri"], page["page"], page["timestamp_s"], page["window"]) == (
-        "/srv/docs/manual.pdf", 3, None, None
+        "/srv/docs/manual.pdf",
+        3,
+        None,
+        None,
     )
     assert page["uri"] == "/srv/docs/manual.pdf#page=3" and page["metadata"] == {"team": "hardware"}
     assert video["parent_uri"] == "/srv/videos/clip.mp4" and video["page"] is None

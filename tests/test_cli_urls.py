@@ -53,7 +53,7 @@ def test_without_the_test_flag_a_local_url_is_refused_and_nothing_is_fetched(ser
 
 
 def test_a_manual_a_clip_and_a_url_ingest_in_one_command_and_search_names_the_page_and_the_window(server, tmp_path):
-    """The issue's done-when: `ingest manual.pdf clip.mp4 https://...`, then `search` answers with a page and a window."""
+    """`ingest manual.pdf clip.mp4 https://...`, then `search` answers with a page and a window."""
     manual = make_text_pdf(
         tmp_path / "manual.pdf",
         ["Model X200 coffee grinder: unpacking", "Cleaning: replace the filter cartridge every month", "Warranty"],

@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from pipeline.config import Settings
-from pipeline.ingest import Outcome
+from pipeline.ingest.ingestor import Outcome
+from pipeline.ingest.sources import collect
 from pipeline.services import build_services
-from pipeline.sources import collect
 from tests.ingest_runs import (
     BATCH_SIZE,
     ROOT,
@@ -60,7 +60,10 @@ def test_other_processes_search_while_an_ingest_process_writes(reference, tmp_pa
     ingest = start_ingest(data_dir, reference.folder)
     reader = subprocess.Popen(
         [sys.executable, "-m", "tests.ingest_runs", str(data_dir), str(stop)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         search_while(store, lambda: ingest.poll() is None)

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.ingest import Outcome
+from pipeline.ingest.ingestor import Outcome
+from pipeline.ingest.sources import read_manifest
 from pipeline.services import build_services
-from pipeline.sources import read_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 QUERY = ROOT / "tests" / "data" / "query_screens" / "SUP-1042.jpg"
@@ -41,9 +41,9 @@ def test_full_mode_ingest_stores_vectors_and_captions_and_search_fuses_both_side
     assert report.summary() == {"added": 5, "updated": 0, "unchanged": 0, "failed": 0}
 
     figures = services.store.stats()
-    assert figures["with_vector"] == 5
-    assert figures["models"]["embed_model"] == {tiny_settings.embed_model: 5}
-    assert figures["models"]["caption_model"] == {tiny_settings.caption_model: 5}
+    assert figures.with_vector == 5
+    assert figures.models["embed_model"] == {tiny_settings.embed_model: 5}
+    assert figures.models["caption_model"] == {tiny_settings.caption_model: 5}
 
     from PIL import Image
 

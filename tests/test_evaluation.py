@@ -13,7 +13,9 @@ import pytest
 
 from pipeline.config import Settings
 from pipeline.errors import BadInput
-from pipeline.evaluation import (
+from pipeline.images import ImageLimits
+from pipeline.ingest.sources import read_manifest
+from pipeline.search.evaluation import (
     AssetKey,
     JudgedQuery,
     config_grid,
@@ -25,10 +27,8 @@ from pipeline.evaluation import (
     read_qrels,
     score_ranking,
 )
-from pipeline.feedback import FeedbackLog
-from pipeline.ingest import ImageLimits
+from pipeline.search.feedback import FeedbackLog
 from pipeline.services import build_services
-from pipeline.sources import read_manifest
 from pipeline.store.base import Fusion
 from tests.media_records import image_record, page_record
 from tests.sample_collection import QUERY_SCREENS, RECEIPT, REDUCED_MODE_ENV, ROOT, ingest_samples
@@ -62,7 +62,10 @@ def test_the_ideal_ranking_scores_one_and_a_second_hit_for_an_item_gains_nothing
 def test_nothing_relevant_retrieved_scores_zero():
     score = score_ranking([[X], []], {A: 1, X: 0})
     assert (score.recall, score.reciprocal_rank, score.ndcg, score.first_relevant_rank) == (
-        {1: 0.0, 5: 0.0, 10: 0.0}, 0.0, 0.0, None
+        {1: 0.0, 5: 0.0, 10: 0.0},
+        0.0,
+        0.0,
+        None,
     )
 
 
@@ -238,8 +241,10 @@ def test_eval_prints_a_row_per_configuration_and_skips_rerank_without_a_reranker
 @pytest.mark.slow
 def test_eval_refuses_a_key_on_a_column_the_collection_lacks(collection, tmp_path):
     path = tmp_path / "qrels.jsonl"
-    path.write_text('{"query": "card", "relevant": {"ticket_id=SUP-1042": 1}}\n'
-                    '{"query": "card", "image": "x.png", "relevant": {"ticket=SUP-1042": 1}}\n')
+    path.write_text(
+        '{"query": "card", "relevant": {"ticket_id=SUP-1042": 1}}\n'
+        '{"query": "card", "image": "x.png", "relevant": {"ticket=SUP-1042": 1}}\n'
+    )
     (tmp_path / "x.png").write_bytes(b"")
     result = run_eval(collection, "--qrels", str(path))
     assert result.returncode == 2

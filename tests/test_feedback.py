@@ -3,7 +3,7 @@ import sqlite3
 import pytest
 
 from pipeline.errors import BadInput
-from pipeline.feedback import FeedbackLog, query_id
+from pipeline.search.feedback import FeedbackLog, query_id
 
 
 @pytest.fixture

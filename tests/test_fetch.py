@@ -10,9 +10,9 @@ import socket
 import pytest
 from PIL import Image
 
-from pipeline import fetch
 from pipeline.errors import BadInput
-from pipeline.fetch import UrlPolicy, check_url, fetch_url
+from pipeline.ingest import fetch
+from pipeline.ingest.fetch import UrlPolicy, check_url, fetch_url
 from tests.http_fixture import Reply, self_signed_tls, serve
 
 LOOPBACK = UrlPolicy(allow_loopback=True, timeout_s=5)
@@ -263,7 +263,7 @@ def test_the_connection_goes_to_the_checked_address_not_a_second_dns_answer(serv
 
 def test_the_test_flag_is_logged_once(server, caplog):
     fetch._warn_loopback_allowed.cache_clear()
-    with caplog.at_level(logging.WARNING, logger="pipeline.fetch"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.ingest.fetch"):
         fetch_url(server.url("/a.png"), LOOPBACK)
         fetch_url(server.url("/a.png"), LOOPBACK)
     assert [record.getMessage() for record in caplog.records] == [

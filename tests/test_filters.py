@@ -7,7 +7,9 @@ FIELDS = {"category", "created_at", "priority", "app", "width"}
 
 
 def sql(expression: str) -> str:
-    return to_sql(parse_filter(expression, FIELDS), lambda name: f"m_{name}", {"category", "created_at", "priority", "app"})
+    return to_sql(
+        parse_filter(expression, FIELDS), lambda name: f"m_{name}", {"category", "created_at", "priority", "app"}
+    )
 
 
 def test_the_documented_example_parses():

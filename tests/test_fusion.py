@@ -1,6 +1,6 @@
 import pytest
 
-from pipeline.search.fusion import RANK_CONSTANT, ranked_fusion, relative_score_fusion
+from pipeline.store.fusion import RANK_CONSTANT, ranked_fusion, relative_score_fusion
 
 
 def test_relative_fusion_normalises_each_set_and_weights_them():

@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import json
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,12 +17,12 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from pipeline.errors import BadInput
-from pipeline.images import DecodedImage, decode_image
-from pipeline.ingest import ImageLimits, Ingestor, Outcome
+from pipeline.images import DecodedImage, ImageLimits, decode_image
+from pipeline.ingest.ingestor import Ingestor, Outcome
+from pipeline.ingest.sources import SourceItem, read_manifest
 from pipeline.ocr import RapidOcrEngine
 from pipeline.records import AssetRecord, SourceKind, asset_id
-from pipeline.search.searcher import SearchResult, Searcher
-from pipeline.sources import SourceItem, read_manifest
+from pipeline.search.searcher import Searcher, SearchResult
 from pipeline.store.base import FILTERABLE_FIELDS
 from pipeline.store.filters import parse_filter
 from pipeline.store.lance_engine import LanceStore
@@ -56,10 +56,23 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> LanceStore:
     Image.new("RGB", (8, 8), "white").save(thumbnail, format="JPEG")
     records = [
         AssetRecord(
-            id=asset_id(f"{number:064x}"), uri=f"/collection/{number}.png", sha256=f"{number:064x}", width=64,
-            height=32, mime="image/png", source_kind=SourceKind.IMAGE, ocr_text=text, caption="", pdq="0" * 64,
-            pdq_quality=100, thumbnail=thumbnail.getvalue(), ocr_model="rapidocr", caption_model="",
-            embed_model="", ingested_at=datetime.now(timezone.utc), vector=None,
+            id=asset_id(f"{number:064x}"),
+            uri=f"/collection/{number}.png",
+            sha256=f"{number:064x}",
+            width=64,
+            height=32,
+            mime="image/png",
+            source_kind=SourceKind.IMAGE,
+            ocr_text=text,
+            caption="",
+            pdq="0" * 64,
+            pdq_quality=100,
+            thumbnail=thumbnail.getvalue(),
+            ocr_model="rapidocr",
+            caption_model="",
+            embed_model="",
+            ingested_at=datetime.now(UTC),
+            vector=None,
             metadata={"category": METADATA["category"][number % 3], "app": METADATA["app"][number % 3]},
         )
         for number, text in enumerate(TEXTS)
@@ -196,11 +209,25 @@ def test_a_csv_manifest_yields_items_and_problems_naming_their_line(header, rows
 QUERIES = st.one_of(
     st.text(max_size=60),
     st.text(alphabet=st.characters(categories=["Cc", "Cf", "Zs", "Zl", "Zp"]), max_size=20),
-    st.sampled_from([
-        "", " ", "x" * 100_000, "invoice" * 300, "\x00", '"unterminated', "title:foo AND (bar OR", "a* ?b ~c^2",
-        "'; DROP TABLE assets; --", "🧾💳🔒", "فاتورة الدفع", "退款 发票", "\u202e\u200f",
-        "NOT", "OR OR OR",
-    ]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "x" * 100_000,
+            "invoice" * 300,
+            "\x00",
+            '"unterminated',
+            "title:foo AND (bar OR",
+            "a* ?b ~c^2",
+            "'; DROP TABLE assets; --",
+            "🧾💳🔒",
+            "فاتورة الدفع",
+            "退款 发票",
+            "\u202e\u200f",
+            "NOT",
+            "OR OR OR",
+        ]
+    ),
 )
 
 
@@ -219,6 +246,7 @@ def test_a_query_string_gives_results_or_a_clear_refusal(store, ocr, query):
 
 
 # (d) mutated image bytes ------------------------------------------------------------------------
+
 
 def _encoded(fmt: str) -> bytes:
     image = Image.new("RGB", (24, 16), (30, 90, 200))

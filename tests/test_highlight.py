@@ -1,4 +1,4 @@
-from pipeline.highlight import Segment, escape, highlight, matched_terms, to_html
+from pipeline.search.highlight import Segment, escape, highlight, matched_terms, to_html
 
 
 def marked(segments: list[Segment]) -> list[str]:

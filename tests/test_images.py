@@ -26,8 +26,14 @@ def scene(size=(120, 80)) -> Image.Image:
 
 @pytest.mark.parametrize(
     ("fmt", "mime"),
-    [("JPEG", "image/jpeg"), ("PNG", "image/png"), ("WEBP", "image/webp"), ("GIF", "image/gif"),
-     ("BMP", "image/bmp"), ("TIFF", "image/tiff")],
+    [
+        ("JPEG", "image/jpeg"),
+        ("PNG", "image/png"),
+        ("WEBP", "image/webp"),
+        ("GIF", "image/gif"),
+        ("BMP", "image/bmp"),
+        ("TIFF", "image/tiff"),
+    ],
 )
 def test_whitelisted_formats_decode_to_rgb(fmt, mime):
     decoded = decode_image(encode(scene(), fmt), "x", max_pixels=LIMIT)

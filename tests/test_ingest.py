@@ -9,11 +9,12 @@ import pytest
 from PIL import Image, ImageDraw
 
 from pipeline.errors import StoreError
-from pipeline.fetch import UrlPolicy
-from pipeline.ingest import TEXT_LAYER, ImageLimits, Ingestor, MediaPolicy, Outcome, ingest_collected
+from pipeline.images import ImageLimits
+from pipeline.ingest.fetch import UrlPolicy
+from pipeline.ingest.ingestor import TEXT_LAYER, Ingestor, MediaPolicy, Outcome, ingest_collected
+from pipeline.ingest.sources import SourceItem, collect
 from pipeline.ocr import RapidOcrEngine
 from pipeline.records import SourceKind, asset_id
-from pipeline.sources import SourceItem, collect
 from pipeline.store.lance_engine import LanceStore
 from tests.http_fixture import Reply, serve
 from tests.media_fixtures import make_scanned_pdf, make_text_pdf, make_text_video
@@ -88,7 +89,9 @@ def test_a_folder_of_broken_files_is_fully_reported_and_good_files_land(messy_fo
     report = Ingestor(store, ocr, None, None, LIMITS).ingest(collect([messy_folder]).items)
     got = outcomes(report)
     assert {name for name, (outcome, _) in got.items() if outcome == Outcome.ADDED} == {
-        "good.png", "good.jpg", "ok.webp"
+        "good.png",
+        "good.jpg",
+        "ok.webp",
     }
     reasons = {name: reason for name, (outcome, reason) in got.items() if outcome == Outcome.FAILED}
     assert reasons.keys() == {"empty.png", "notes.txt", "truncated.png", "huge.png", "icon.ico"}
@@ -245,8 +248,10 @@ def test_pdf_pages_are_assets_read_from_the_text_layer_or_by_ocr(tmp_path, store
     scan = make_scanned_pdf(tmp_path / "scan.pdf", ["DESCALE THE BOILER"])
     report = Ingestor(store, ocr, None, None, LIMITS, media=MEDIA).ingest(collect([manual, scan]).items)
     assert [(Path(r.source).name, r.outcome) for r in report.results] == [
-        ("manual.pdf page 1", Outcome.ADDED), ("manual.pdf page 2", Outcome.ADDED),
-        ("manual.pdf page 3", Outcome.ADDED), ("scan.pdf page 1", Outcome.ADDED),
+        ("manual.pdf page 1", Outcome.ADDED),
+        ("manual.pdf page 2", Outcome.ADDED),
+        ("manual.pdf page 3", Outcome.ADDED),
+        ("scan.pdf page 1", Outcome.ADDED),
     ]
     pages = parts_of(store, manual)
     parent = str(manual.resolve())
@@ -271,7 +276,8 @@ def test_a_page_with_too_little_text_in_its_layer_is_ocr_read(tmp_path, store):
         collect([manual]).items
     )
     assert [(r.ocr_model, r.ocr_text) for r in parts_of(store, manual)] == [
-        (TEXT_LAYER, MANUAL[1]), ("counting-ocr", "text read by ocr")
+        (TEXT_LAYER, MANUAL[1]),
+        ("counting-ocr", "text read by ocr"),
     ]
     assert counting.calls == 1
 
@@ -388,7 +394,8 @@ def test_bad_pdfs_and_videos_fail_with_the_reason_while_the_rest_lands(tmp_path,
         "fake.mp4": "not a video that can be decoded (Invalid data found when processing input)",
     }
     assert sorted(Path(r.source).name for r in report.results if r.outcome == Outcome.ADDED) == [
-        "manual.pdf page 1", "photo.png"
+        "manual.pdf page 1",
+        "photo.png",
     ]
 
 

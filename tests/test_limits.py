@@ -9,11 +9,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
-from pipeline.audit import AUDIT_FILE, Action, AuditLog, Outcome
+from pipeline.access.audit import AUDIT_FILE, Action, AuditLog, Outcome
+from pipeline.access.limits import ModelCallBudget, search_model_calls
 from pipeline.cli import app as cli
 from pipeline.config import Settings
-from pipeline.errors import BadInput
-from pipeline.limits import LimitReached, ModelCallBudget, search_model_calls
+from pipeline.errors import BadInput, LimitReached
 from pipeline.services import build_services
 from tests.sample_collection import QUERY_SCREENS, REDUCED_MODE_ENV
 
@@ -51,6 +51,15 @@ def test_a_too_long_query_is_refused_naming_the_limit(searcher):
     with pytest.raises(BadInput, match=r"query: 21 characters is over the limit of 20 \(VLSEARCH_MAX_QUERY_CHARS\)"):
         searcher.search(text="x" * 21, limit=5)
     assert searcher.search(text="x" * 20, limit=5).hits == []
+
+
+def test_a_raised_query_limit_admits_queries_past_the_default(tmp_path: Path):
+    """The setting is the only limit: 2,499 characters pass at 5,000 (a fixed 2,000 in the planner refused them)."""
+    settings = Settings(data_dir=tmp_path, models_enabled=False, max_query_chars=5000)
+    searcher = build_services(settings).searcher()
+    assert searcher.search(text="invoice " * 312 + "abc", limit=5).hits == []  # 2,499 characters
+    with pytest.raises(BadInput, match=r"5,001 characters is over the limit of 5,000"):
+        searcher.search(text="x" * 5001, limit=5)
 
 
 def test_more_results_than_allowed_are_refused_naming_the_limit(searcher):

@@ -22,8 +22,13 @@ from tests.store_conformance import DIM, make_record, unit
 @pytest.fixture
 def records():
     made = [
-        make_record(f"r{i}", f"error code E-{i} 登录失败", f"screen {i}", {"category": "billing", "n": str(i)},
-                    unit(1, i / 10) if i % 3 else None)
+        make_record(
+            f"r{i}",
+            f"error code E-{i} 登录失败",
+            f"screen {i}",
+            {"category": "billing", "n": str(i)},
+            unit(1, i / 10) if i % 3 else None,
+        )
         for i in range(7)
     ]
     made.append(
@@ -120,9 +125,13 @@ def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_cli_migrate_and_weaviate_selection_say_where_they_tried_to_connect(tmp_path):
-    unreachable = {"VLSEARCH_DATA_DIR": str(tmp_path), "VLSEARCH_WEAVIATE_URL": "http://127.0.0.1:9",
-                   "VLSEARCH_WEAVIATE_READY_TIMEOUT_S": "1"}
+    unreachable = {
+        "VLSEARCH_DATA_DIR": str(tmp_path),
+        "VLSEARCH_WEAVIATE_URL": "http://127.0.0.1:9",
+        "VLSEARCH_WEAVIATE_READY_TIMEOUT_S": "1",
+    }
     result = run_cli("migrate", "--to", "weaviate", **unreachable)
     assert result.returncode == 2 and "cannot reach Weaviate at http://127.0.0.1:9" in result.stderr
     result = run_cli("stats", VLSEARCH_STORE="weaviate", **unreachable)

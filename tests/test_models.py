@@ -1,11 +1,13 @@
 """Model roles through load_models and the tiny random-weight Qwen3-VL (real transformers, no mocks)."""
 
+import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+import pipeline.models as models_package
 from pipeline.config import Settings
 from pipeline.errors import BadInput, ModelUnavailable
 from pipeline.models import Models, Query, load_models
@@ -146,6 +148,8 @@ def test_missing_weights_give_ocr_keyword_mode_with_one_notice(
     tiny_settings: Settings, tmp_path: Path, monkeypatch, caplog
 ) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(models_package, "_warned", set())
+    caplog.set_level(logging.INFO, logger="pipeline.models")
     missing_dir = str(tmp_path / "no-such-weights")
     missing_id = "vlsearch-tests/no-such-model"
     loaded = load_models(tiny_settings.model_copy(update={"embed_model": missing_dir, "caption_model": missing_id}))
@@ -155,7 +159,23 @@ def test_missing_weights_give_ocr_keyword_mode_with_one_notice(
     assert f"{missing_dir!r} is unavailable: there is no directory {missing_dir}" in notice
     assert f"{missing_id!r} is unavailable" in notice and "HF_HUB_OFFLINE=1" in notice
     assert "VLSEARCH_EMBED_MODEL" in notice and "VLSEARCH_CAPTION_MODEL" in notice
-    assert [record.getMessage() for record in caplog.records if record.levelname == "WARNING"] == [notice]
+    # The warning is one short line pointing at the docs; the whole explanation is logged at INFO.
+    assert [record.getMessage() for record in caplog.records if record.levelname == "WARNING"] == [
+        "OCR + keyword mode: no weights for the embedder, captioner "
+        "(details: --log-level info; docs/search.md#reduced-mode)"
+    ]
+    assert [record.getMessage() for record in caplog.records if record.levelname == "INFO"] == [notice]
+
+
+def test_the_reduced_mode_warning_is_given_once_per_process(tiny_settings: Settings, monkeypatch, caplog) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(models_package, "_warned", set())
+    missing = tiny_settings.model_copy(
+        update={"embed_model": "vlsearch-tests/none", "caption_model": "vlsearch-tests/none"}
+    )
+    load_models(missing)
+    load_models(missing)
+    assert len([record for record in caplog.records if record.levelname == "WARNING"]) == 1
 
 
 def test_one_missing_role_gives_partial_mode(tiny_settings: Settings, monkeypatch) -> None:

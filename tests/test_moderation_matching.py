@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from pipeline.errors import BadInput
-from pipeline.images import pdq_hash, thumbnail_jpeg
-from pipeline.ingest import ImageLimits
+from pipeline.images import ImageLimits, pdq_hash, thumbnail_jpeg
+from pipeline.ingest.sources import Collected, SourceItem, collect
 from pipeline.models import Query, RerankDocument
 from pipeline.moderation.judge import PolicyJudge
 from pipeline.moderation.library import Reference, add_references
@@ -28,7 +28,6 @@ from pipeline.moderation.matching import (
 from pipeline.moderation.queue import ReviewQueue, State
 from pipeline.moderation.rules import SHIPPED_RULES, load_rules
 from pipeline.moderation.scan import Scanner
-from pipeline.sources import Collected, SourceItem, collect
 from tests.near_duplicate_set import NoOcr, crop_10, open_image
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "images"
@@ -135,7 +134,7 @@ def test_add_references_needs_a_category_for_every_item(tmp_path):
             self.items: list[SourceItem] = []
 
         def ingest(self, items, progress=None):
-            from pipeline.ingest import IngestReport
+            from pipeline.ingest.ingestor import IngestReport
 
             self.items = list(items)
             return IngestReport()

@@ -10,13 +10,13 @@ from streamlit.testing.v1 import AppTest
 
 from pipeline.config import Settings
 from pipeline.images import thumbnail_jpeg
-from pipeline.ingest import Ingestor
+from pipeline.ingest.ingestor import Ingestor
+from pipeline.ingest.sources import collect
 from pipeline.moderation.library import add_references, library_services, load_references
 from pipeline.moderation.matching import Match, Rule
 from pipeline.moderation.queue import State
 from pipeline.moderation.services import open_queue
 from pipeline.services import build_services
-from pipeline.sources import collect
 from tests.near_duplicate_set import LIMITS, NoOcr, jpeg_40, open_image
 
 pytestmark = pytest.mark.usefixtures("fresh_app_caches")

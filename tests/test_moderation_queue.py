@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import BadInput, StoreError
+from pipeline.errors import BadInput, LeaseConflict, StoreError
 from pipeline.moderation.export import COLUMNS, write_decisions_csv
 from pipeline.moderation.matching import Match, Rule
-from pipeline.moderation.queue import LeaseConflict, ReviewQueue, State
+from pipeline.moderation.queue import ReviewQueue, State
 
 ROOT = Path(__file__).resolve().parent.parent
 LEASE_S = 300.0

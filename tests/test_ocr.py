@@ -31,6 +31,7 @@ def sample_rows():
     return [json.loads(line) for line in (SAMPLES / "manifest.jsonl").read_text().splitlines() if line.strip()]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("language", ["en", "zh"])
 def test_rapidocr_reads_error_codes_from_rendered_screens(ocr, language):
     rows = [row for row in sample_rows() if row["kind"] == "screenshot" and row["language"] == language][:2]

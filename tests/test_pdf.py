@@ -2,7 +2,7 @@ import pypdfium2 as pdfium
 import pytest
 
 from pipeline.errors import BadInput
-from pipeline.pdf import PdfFile, is_pdf, normalise_text, render_page
+from pipeline.ingest.pdf import PdfFile, is_pdf, normalise_text, render_page
 from tests.media_fixtures import make_scanned_pdf, make_text_pdf
 
 PAGES = ["Welcome to the coffee machine manual", "To clean it, replace the filter cartridge", "Warranty and service"]

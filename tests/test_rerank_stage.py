@@ -39,9 +39,7 @@ class StepClock:
 
 
 def hits(*names: str) -> list[Hit]:
-    return [
-        Hit(make_record(name, ocr_text=name), Scores(fused=1.0 - index / 10)) for index, name in enumerate(names)
-    ]
+    return [Hit(make_record(name, ocr_text=name), Scores(fused=1.0 - index / 10)) for index, name in enumerate(names)]
 
 
 def stage(reranker, **options) -> RerankStage:

@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+import pipeline.models as models_package
 from pipeline.config import Settings
 from pipeline.errors import BadInput, ModelUnavailable
 from pipeline.models import Query, RerankDocument, load_models
@@ -142,6 +143,7 @@ def test_answers_that_are_not_single_tokens_make_the_model_unavailable(settings:
 
 def test_missing_reranker_keeps_full_mode_with_a_notice(settings: Settings, monkeypatch, caplog) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(models_package, "_warned", set())
     missing = "vlsearch-tests/no-such-reranker"
     loaded = load_models(settings.model_copy(update={"rerank_model": missing}))
     assert loaded.reranker is None and loaded.embedder is not None and loaded.captioner is not None
@@ -150,7 +152,9 @@ def test_missing_reranker_keeps_full_mode_with_a_notice(settings: Settings, monk
     assert notice.startswith("No rerank: ")
     assert f"{missing!r} is unavailable" in notice and "HF_HUB_OFFLINE=1" in notice
     assert "VLSEARCH_RERANK_MODEL" in notice and "VLSEARCH_EMBED_MODEL" not in notice
-    assert [record.getMessage() for record in caplog.records if record.levelname == "WARNING"] == [notice]
+    assert [record.getMessage() for record in caplog.records if record.levelname == "WARNING"] == [
+        "no rerank: no weights for the reranker (details: --log-level info; docs/search.md#reduced-mode)"
+    ]
 
 
 def test_every_model_missing_is_one_ocr_keyword_notice(settings: Settings, monkeypatch) -> None:
@@ -161,4 +165,3 @@ def test_every_model_missing_is_one_ocr_keyword_notice(settings: Settings, monke
     [notice] = loaded.notices
     assert notice.startswith("No captions, no vectors, no rerank: search runs in OCR + keyword mode.")
     assert all(f"{model!r} is unavailable" in notice for model in missing.values())
-

@@ -3,16 +3,18 @@ import io
 
 import pytest
 
+from pipeline.display.results import facet_counts, hit_label, hit_rows, results_csv, score_text, window_label
 from pipeline.records import Hit, Scores, TimeWindow
-from pipeline.results import facet_counts, hit_label, hit_rows, results_csv, score_text, window_label
 from tests.media_records import frame_record, page_record
 from tests.store_conformance import make_record
 
 
 def hits() -> list[Hit]:
     return [
-        Hit(make_record("card", "=HYPERLINK(\"http://evil\")", "a card", {"category": "billing", "rank": "high"}),
-            Scores(fused=0.9, bm25=3.5)),
+        Hit(
+            make_record("card", '=HYPERLINK("http://evil")', "a card", {"category": "billing", "rank": "high"}),
+            Scores(fused=0.9, bm25=3.5),
+        ),
         Hit(make_record("locked", "登录失败", "", {"category": "login"}), Scores(fused=0.4, vector_distance=0.2)),
         Hit(make_record("mug", "", "a mug", {}), Scores(fused=0.1, rerank=0.75)),
     ]
@@ -25,8 +27,20 @@ def read(data: bytes) -> list[dict[str, str]]:
 
 def test_csv_has_every_score_and_metadata_column():
     rows = read(results_csv(hits()))
-    assert list(rows[0])[:12] == ["rank", "id", "uri", "fused", "bm25", "vector_distance", "rerank", "caption",
-                                  "ocr_text", "source", "page", "window"]
+    assert list(rows[0])[:12] == [
+        "rank",
+        "id",
+        "uri",
+        "fused",
+        "bm25",
+        "vector_distance",
+        "rerank",
+        "caption",
+        "ocr_text",
+        "source",
+        "page",
+        "window",
+    ]
     assert list(rows[0])[12:] == ["category", "metadata.rank"]  # a column named like a built-in is renamed
     assert [row["rank"] for row in rows] == ["1", "2", "3"]
     assert rows[0]["bm25"] == "3.5" and rows[0]["vector_distance"] == "" and rows[2]["rerank"] == "0.75"
@@ -34,7 +48,7 @@ def test_csv_has_every_score_and_metadata_column():
 
 
 def test_csv_defuses_spreadsheet_formulas():
-    assert read(results_csv(hits()))[0]["ocr_text"] == "'=HYPERLINK(\"http://evil\")"
+    assert read(results_csv(hits()))[0]["ocr_text"] == '\'=HYPERLINK("http://evil")'
 
 
 def test_empty_results_give_a_header_only():
@@ -51,15 +65,20 @@ def test_rows_facets_and_score_text():
 def located_hits() -> list[Hit]:
     return [
         Hit(page_record("/srv/docs/manual.pdf", 3, "hinge"), Scores(fused=0.8)),
-        Hit(frame_record("https://media.example.com/clips/clip.mp4?sig=1", 84.0, "lid"), Scores(fused=0.7),
-            window=TimeWindow(start_s=83.0, end_s=86.0, frames=3, score=1.9)),
+        Hit(
+            frame_record("https://media.example.com/clips/clip.mp4?sig=1", 84.0, "lid"),
+            Scores(fused=0.7),
+            window=TimeWindow(start_s=83.0, end_s=86.0, frames=3, score=1.9),
+        ),
         Hit(make_record("card", "declined"), Scores(fused=0.5)),
     ]
 
 
 def test_labels_name_the_page_and_the_time_window():
     assert [hit_label(hit) for hit in located_hits()] == [
-        "manual.pdf, page 3", "clip.mp4, 00:01:23–00:01:26", "card.png"
+        "manual.pdf, page 3",
+        "clip.mp4, 00:01:23–00:01:26",
+        "card.png",
     ]
     frame_without_window = Hit(frame_record("/v/clip.mp4", 3725.4, ""))
     assert hit_label(frame_without_window) == "clip.mp4, 01:02:05"

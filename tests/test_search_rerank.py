@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import Settings
+from pipeline.ingest.sources import read_manifest
 from pipeline.search.searcher import NO_RERANKER
 from pipeline.services import build_services
-from pipeline.sources import read_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,7 +78,11 @@ def test_rerank_scores_match_the_model_called_directly(services):
     top = result.hits[0].record
     direct = services.models.reranker.score(
         Query(text="card declined"),
-        [RerankDocument(image=document_image(top, services.settings.max_file_bytes), caption=top.caption, ocr_text=top.ocr_text)],
+        [
+            RerankDocument(
+                image=document_image(top, services.settings.max_file_bytes), caption=top.caption, ocr_text=top.ocr_text
+            )
+        ],
     )[0]
     assert result.hits[0].scores.rerank == pytest.approx(direct, abs=1e-4)
 

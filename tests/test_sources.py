@@ -3,7 +3,7 @@ import json
 import pytest
 
 from pipeline.errors import BadInput
-from pipeline.sources import collect, read_manifest
+from pipeline.ingest.sources import collect, read_manifest
 
 
 def test_folders_are_walked_recursively_and_files_kept(tmp_path):

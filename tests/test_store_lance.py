@@ -29,6 +29,14 @@ def test_reopening_keeps_data_and_refuses_another_dimension(tmp_path):
         LanceStore(tmp_path, dim=16)
 
 
+def test_close_is_safe_twice_and_a_reopened_store_has_the_data(tmp_path):
+    store = LanceStore(tmp_path, dim=DIM)
+    store.upsert([make_record("login", "login failed", vector=unit(1))])
+    store.close()
+    store.close()
+    assert LanceStore(tmp_path, dim=DIM).count() == 1
+
+
 def test_wrong_vector_shape_is_refused_without_writing(tmp_path):
     store = LanceStore(tmp_path, dim=DIM)
     good = make_record("good", "ok", vector=unit(1))
@@ -47,10 +55,10 @@ def test_ann_index_is_built_once_the_table_is_large_enough(tmp_path):
         records.append(make_record(f"r{i}", f"text {i}", vector=vector / np.linalg.norm(vector)))
     store.upsert(records[:100])
     store.optimize()
-    assert "vector_idx" not in store.stats()["indexes"]
+    assert "vector_idx" not in store.stats().indexes
     store.upsert(records[100:])
     store.optimize()
-    assert "vector_idx" in store.stats()["indexes"]
+    assert "vector_idx" in store.stats().indexes
     assert store.vector_search(records[7].vector, limit=1)[0][0] == records[7].id
 
 
@@ -68,7 +76,7 @@ def test_lookups_and_filters_see_records_written_after_the_indexes(tmp_path):
     moved = make_record("a", "alpha", metadata={"category": "billing"})
     store.upsert([moved, make_record("b", "beta", metadata={"category": "login"})])
     store.optimize()
-    assert {"id_idx", "uri_idx", "m_category_idx"} <= set(store.stats()["indexes"])
+    assert {"id_idx", "uri_idx", "m_category_idx"} <= set(store.stats().indexes)
     moved.metadata = {"category": "login"}
     added = make_record("c", "gamma", metadata={"category": "billing"})
     store.upsert([moved, added])
@@ -101,7 +109,9 @@ def _per_field_layout(directory, records, *, merged_column_added=False):
 @pytest.mark.parametrize("merged_column_added", [False, True], ids=["per-field store", "upgrade killed halfway"])
 def test_a_store_with_per_field_text_columns_is_upgraded_on_open(tmp_path, merged_column_added):
     records = [
-        make_record("login", "登录失败 请稍后再试", caption="a phone showing an error dialog", metadata={"app": "Mail"}),
+        make_record(
+            "login", "登录失败 请稍后再试", caption="a phone showing an error dialog", metadata={"app": "Mail"}
+        ),
         make_record("receipt", "TOTAL 12.50 Thank you", caption="a paper receipt on a table"),
         make_record("mug", "", caption="a blue coffee mug"),
     ]
@@ -111,8 +121,8 @@ def test_a_store_with_per_field_text_columns_is_upgraded_on_open(tmp_path, merge
 
     columns = set(lancedb.connect(old).open_table("assets").schema.names)
     assert TEXT_COLUMN in columns and not {"ocr_tokens", "caption_tokens"} & columns
-    assert "text_tokens_idx" in store.stats()["indexes"] and not {"ocr_tokens_idx", "caption_tokens_idx"} & set(
-        store.stats()["indexes"]
+    assert "text_tokens_idx" in store.stats().indexes and not {"ocr_tokens_idx", "caption_tokens_idx"} & set(
+        store.stats().indexes
     )
     assert store.count() == 3
     assert [record.ocr_text for record in store.get([r.id for r in records])] == [r.ocr_text for r in records]
@@ -148,7 +158,10 @@ def test_hits_loaded_after_a_search_are_current_after_updates_deletes_and_compac
     assert [record.ocr_text for record in store.get([records[3].id, records[4].id])] == ["invoice 3 corrected"]
 
     store.optimize()  # compaction rewrites the rows the remembered addresses pointed at
-    assert [record.ocr_text for record in store.get([records[5].id, records[3].id])] == ["invoice 5", "invoice 3 corrected"]
+    assert [record.ocr_text for record in store.get([records[5].id, records[3].id])] == [
+        "invoice 5",
+        "invoice 3 corrected",
+    ]
     assert len(store.get(found)) == 29
 
 
@@ -170,6 +183,7 @@ for n in range(int(sys.argv[4])):
 """
 
 
+@pytest.mark.slow
 def test_two_processes_upserting_the_same_new_records_at_once_store_each_once(tmp_path):
     store_dir, go = tmp_path / "lance", tmp_path / "go"
     LanceStore(store_dir, dim=DIM)
@@ -177,7 +191,9 @@ def test_two_processes_upserting_the_same_new_records_at_once_store_each_once(tm
     writers = [
         subprocess.Popen(
             [sys.executable, "-c", RACING_WRITER, str(store_dir), str(flag), str(go), str(RACED_RECORDS)],
-            cwd=Path(__file__).resolve().parents[1], stderr=subprocess.PIPE, text=True,
+            cwd=Path(__file__).resolve().parents[1],
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for flag in ready
     ]

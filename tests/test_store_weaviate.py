@@ -109,5 +109,5 @@ def test_hybrid_options_and_health(store):
     assert [hit.record.id for hit in hits] == [near.id]
     health = store.health()
     assert health["live"] and health["ready"] and health["version"]
-    assert store.stats()["server"]["version"] == health["version"]
+    assert store.stats().server["version"] == health["version"]
     assert [doc_id for batch in store.iter_ids(batch_size=1) for doc_id in batch] == sorted([near.id, far.id])

@@ -2,10 +2,10 @@ import pytest
 from PIL import Image
 
 from pipeline.models import Query, RerankDocument
+from pipeline.search.lookup import error_codes, keyword_evidence, lookup_tickets, relevance_threshold, rerank_rule
 from pipeline.search.rerank import RerankStage
 from pipeline.search.searcher import Searcher
 from pipeline.store.lance_engine import LanceStore
-from pipeline.support import error_codes, keyword_evidence, lookup_tickets, relevance_threshold, rerank_rule
 from tests.store_conformance import DIM, make_record
 
 SCREEN = Image.new("RGB", (32, 32), "white")
@@ -39,19 +39,22 @@ class ReadsTicket:
 
 
 def ticket(name: str, text: str, ticket_id: str, error_code: str = ""):
-    return make_record(name, text, metadata={"ticket_id": ticket_id, "error_code": error_code,
-                                             "resolution": f"fix for {ticket_id}"})
+    return make_record(
+        name, text, metadata={"ticket_id": ticket_id, "error_code": error_code, "resolution": f"fix for {ticket_id}"}
+    )
 
 
 @pytest.fixture
 def store(tmp_path):
     store = LanceStore(tmp_path / "lance", dim=DIM)
-    store.upsert([
-        ticket("card", CARD_TEXT, "SUP-1", "PF-4021"),
-        ticket("lookalike", LOOKALIKE_TEXT, "SUP-2", "PF-4090"),
-        ticket("locked", LOCKED_TEXT, "SUP-3", "NB-1003"),
-        make_record("receipt", CARD_TEXT, metadata={"ticket_id": ""}, content="receipt"),  # same text, no ticket
-    ])
+    store.upsert(
+        [
+            ticket("card", CARD_TEXT, "SUP-1", "PF-4021"),
+            ticket("lookalike", LOOKALIKE_TEXT, "SUP-2", "PF-4090"),
+            ticket("locked", LOCKED_TEXT, "SUP-3", "NB-1003"),
+            make_record("receipt", CARD_TEXT, metadata={"ticket_id": ""}, content="receipt"),  # same text, no ticket
+        ]
+    )
     store.optimize()
     return store
 

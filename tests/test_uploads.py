@@ -4,9 +4,10 @@ import pytest
 from PIL import Image
 
 from pipeline.errors import BadInput
-from pipeline.ingest import ImageLimits, Ingestor, Outcome, ingest_collected
+from pipeline.images import ImageLimits
+from pipeline.ingest.ingestor import Ingestor, Outcome, ingest_collected
+from pipeline.ingest.uploads import check_upload, max_upload_mb, save_upload, save_uploads
 from pipeline.store.lance_engine import LanceStore
-from pipeline.uploads import check_upload, max_upload_mb, save_upload, save_uploads
 
 LIMITS = ImageLimits(max_bytes=200_000, max_pixels=500_000)
 
@@ -59,7 +60,8 @@ def test_uploads_are_ingested_beside_the_reasons_for_the_bad_ones(tmp_path):
     seen = []
     report = ingest_collected(Ingestor(store, FixedOcr(), None, None, LIMITS), collected, seen.append)
     assert [(result.source, result.outcome) for result in report.results] == [
-        ("b.png", Outcome.FAILED), ("a.png", Outcome.ADDED)
+        ("b.png", Outcome.FAILED),
+        ("a.png", Outcome.ADDED),
     ]
     assert seen == report.results
     (record,) = store.get([report.results[1].id])

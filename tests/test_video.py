@@ -5,7 +5,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from pipeline.errors import BadInput
-from pipeline.video import VideoFile, sniff_video
+from pipeline.ingest.video import VideoFile, sniff_video
 from tests.media_fixtures import make_text_video
 
 STEPS = [("STEP ONE", 2.0), ("OPEN THE LAPTOP", 2.0), ("STEP THREE", 2.0)]

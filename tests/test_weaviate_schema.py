@@ -61,11 +61,30 @@ def test_every_record_field_is_a_property_with_its_type(payload):
     assert stored | derived == set(props) - {"m_category", "n_category"}
     types = {name: prop["dataType"][0] for name, prop in props.items()}
     assert types == {
-        "uri": "text", "sha256": "text", "width": "int", "height": "int", "mime": "text", "source_kind": "text",
-        "parent_uri": "text", "page": "int", "timestamp_s": "number", "ocr_text": "text", "caption": "text",
-        "ocr_tokens": "text", "caption_tokens": "text", "pdq": "text", "pdq_quality": "int", "thumbnail": "blob",
-        "ocr_model": "text", "caption_model": "text", "embed_model": "text", "ingested_at": "date",
-        "has_vector": "boolean", "has_caption": "boolean", "m_category": "text", "n_category": "number",
+        "uri": "text",
+        "sha256": "text",
+        "width": "int",
+        "height": "int",
+        "mime": "text",
+        "source_kind": "text",
+        "parent_uri": "text",
+        "page": "int",
+        "timestamp_s": "number",
+        "ocr_text": "text",
+        "caption": "text",
+        "ocr_tokens": "text",
+        "caption_tokens": "text",
+        "pdq": "text",
+        "pdq_quality": "int",
+        "thumbnail": "blob",
+        "ocr_model": "text",
+        "caption_model": "text",
+        "embed_model": "text",
+        "ingested_at": "date",
+        "has_vector": "boolean",
+        "has_caption": "boolean",
+        "m_category": "text",
+        "n_category": "number",
     }
 
 
@@ -154,7 +173,10 @@ def test_property_boosts(spec):
 def test_metadata_columns_are_stored_as_text_and_as_a_number(spec):
     text, number = spec.metadata_properties("priority")
     assert (text.name, text.data_type, text.tokenization, text.filterable) == (
-        "m_priority", DataType.TEXT, Tokenization.FIELD, True
+        "m_priority",
+        DataType.TEXT,
+        Tokenization.FIELD,
+        True,
     )
     assert (number.name, number.data_type, number.range_filters) == ("n_priority", DataType.NUMBER, True)
     readings = [numeric_value(v) for v in ("10", "-2.5", "1e3", "SUP-1", "nan", "", " 3")]
@@ -236,13 +258,16 @@ def test_like_and_is_null():
 
 def test_and_or_and_not_by_de_morgan():
     assert where("category = 'a' AND (width > 1 OR page = 2)") == (
-        "And", [("Equal", "m_category", "a"), ("Or", [("GreaterThan", "width", 1), ("Equal", "page", 2)])]
+        "And",
+        [("Equal", "m_category", "a"), ("Or", [("GreaterThan", "width", 1), ("Equal", "page", 2)])],
     )
     assert where("NOT (category = 'a' OR width > 1)") == (
-        "And", [("And", [("NotEqual", "m_category", "a"), NOT_NULL]), ("LessThanEqual", "width", 1)]
+        "And",
+        [("And", [("NotEqual", "m_category", "a"), NOT_NULL]), ("LessThanEqual", "width", 1)],
     )
     assert where("NOT category IN ('a') AND width = 640") == (
-        "And", [("And", [("ContainsNone", "m_category", ["a"]), NOT_NULL]), ("Equal", "width", 640)]
+        "And",
+        [("And", [("ContainsNone", "m_category", ["a"]), NOT_NULL]), ("Equal", "width", 640)],
     )
     assert where("NOT NOT category = 'a'") == ("Equal", "m_category", "a")
     assert where("NOT ticket_id IS NULL") == ("IsNull", "m_ticket_id", False)

@@ -41,8 +41,11 @@ def test_neighbouring_frames_add_up_so_a_run_beats_a_single_better_frame():
 
 
 def test_window_starts_at_its_first_frame_and_ends_one_interval_after_its_last():
-    (hit,) = group(ranked(frame(DESK, 20.0, 0.5), frame(DESK, 20.5, 0.5), frame(DESK, 21.0, 0.5)),
-                   window_s=2.0, frame_interval_s=0.5)
+    (hit,) = group(
+        ranked(frame(DESK, 20.0, 0.5), frame(DESK, 20.5, 0.5), frame(DESK, 21.0, 0.5)),
+        window_s=2.0,
+        frame_interval_s=0.5,
+    )
     assert (hit.window.start_s, hit.window.end_s, hit.window.frames) == (20.0, 21.5, 3)
 
 
@@ -71,14 +74,22 @@ def test_one_hit_per_video_in_the_place_of_its_best_frame_other_hits_keep_their_
     receipt, mug = image("receipt", 0.95), image("mug", 0.5)
     page = Hit(page_record("/docs/manual.pdf", 3, "x"), Scores(fused=0.45))
     hits = ranked(
-        receipt, mug, page,
+        receipt,
+        mug,
+        page,
         frame(KITCHEN, 7, 0.8),  # the kitchen's best frame ranks second overall,
-        frame(DESK, 83, 0.6), frame(DESK, 84, 0.6), frame(DESK, 85, 0.6),  # the desk's third,
+        frame(DESK, 83, 0.6),
+        frame(DESK, 84, 0.6),
+        frame(DESK, 85, 0.6),  # the desk's third,
         frame(KITCHEN, 60, 0.3),  # and a lone kitchen frame ranks last
     )
     grouped = group(hits)
     assert [hit.record.uri for hit in grouped] == [
-        receipt.record.uri, f"{KITCHEN}#t=7.000", f"{DESK}#t=83.000", mug.record.uri, page.record.uri
+        receipt.record.uri,
+        f"{KITCHEN}#t=7.000",
+        f"{DESK}#t=83.000",
+        mug.record.uri,
+        page.record.uri,
     ]
     assert [hit.window.frames for hit in grouped if hit.window] == [1, 3]
     # Images and pages pass through as they came: same objects, no window.
@@ -110,8 +121,10 @@ def searcher(tmp_path) -> Searcher:
     desk = [frame_record(DESK, t, "a person sits at a desk") for t in range(0, 12)]
     desk[5] = frame_record(DESK, 5, "laptop lid")  # one short, strongly matching frame on its own
     desk += [frame_record(DESK, t, "the person lifts the laptop lid and it opens slowly") for t in (83, 84, 85)]
-    kitchen = [frame_record(KITCHEN, 7, "a laptop on the kitchen counter next to the lid of a pan"),
-               frame_record(KITCHEN, 8, "kitchen counter")]
+    kitchen = [
+        frame_record(KITCHEN, 7, "a laptop on the kitchen counter next to the lid of a pan"),
+        frame_record(KITCHEN, 8, "kitchen counter"),
+    ]
     images = [image_record("sticker", "laptop sticker sheet"), image_record("mug", "coffee mug")]
     store.upsert(desk + kitchen + images + [page_record("/docs/manual.pdf", 3, "close the laptop lid to sleep")])
     store.optimize()

@@ -7,7 +7,6 @@ runs in a reduced "OCR + keyword" mode instead of failing or inventing vectors.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -110,45 +109,65 @@ LOSSES = {
 }
 
 
+REDUCED_MODE_DOCS = "docs/search.md#reduced-mode"
+_warned: set[str] = set()  # each short warning once per process, however often models are loaded
+
+
 def load_models(settings: Settings) -> Models:
     """Find the weights of each role without loading them; an unavailable role becomes None, explained in a notice."""
     if not settings.models_enabled:
-        logger.warning(MODELS_OFF_NOTICE)
+        _warn_once(
+            f"OCR + keyword mode: models are turned off (VLSEARCH_MODELS_ENABLED=false); see {REDUCED_MODE_DOCS}"
+        )
+        logger.info(MODELS_OFF_NOTICE)
         return Models(embedder=None, captioner=None, notices=[MODELS_OFF_NOTICE])
 
     missing: dict[str, tuple[ModelUnavailable, str | None]] = {}
     embedder = _attempt(
-        "embedder", settings.embed_model, "embedder.QwenEmbedder", settings, missing,
+        "embedder",
+        settings.embed_model,
+        settings,
+        missing,
         fix="set VLSEARCH_EMBED_MODEL to a local directory of Qwen3-VL-Embedding weights",
     )
     captioner = _attempt(
-        "captioner", settings.caption_model, "captioner.QwenCaptioner", settings, missing,
+        "captioner",
+        settings.caption_model,
+        settings,
+        missing,
         fix="set VLSEARCH_CAPTION_MODEL to a local directory of Qwen3-VL-Instruct weights",
     )
     reranker = _attempt(
-        "reranker", settings.rerank_model, "reranker.QwenReranker", settings, missing,
+        "reranker",
+        settings.rerank_model,
+        settings,
+        missing,
         fix="set VLSEARCH_RERANK_MODEL to a local directory of Qwen3-VL-Reranker or Qwen3-VL-Instruct weights",
     )
-    notices = [_notice(missing)] if missing else []
-    for notice in notices:
-        logger.warning(notice)
-    return Models(embedder=embedder, captioner=captioner, reranker=reranker, notices=notices)
+    models = Models(embedder=embedder, captioner=captioner, reranker=reranker)
+    if missing:
+        models.notices.append(_notice(missing))
+        label = {"ocr+keyword": "OCR + keyword mode", "partial": "partial mode"}.get(models.mode, "no rerank")
+        _warn_once(f"{label}: no weights for the {', '.join(missing)} (details: --log-level info; {REDUCED_MODE_DOCS})")
+        logger.info(models.notices[0])
+    return models
+
+
+def _warn_once(line: str) -> None:
+    if line not in _warned:
+        _warned.add(line)
+        logger.warning(line)
 
 
 def _attempt(
     role: str,
     model: str,
-    implementation: str,
     settings: Settings,
     missing: dict[str, tuple[ModelUnavailable, str | None]],
     *,
     fix: str,
 ) -> Any:
-    """Build one role; on failure record why, with the fix for missing weights (other reasons carry their own).
-
-    `implementation` ("module.Class" under pipeline.models) is imported only once the weights
-    are found, so a reduced-mode start never pays for importing torch.
-    """
+    """Build one role; on failure record why, with the fix for missing weights (other reasons carry their own)."""
     from pipeline.models.weights import resolve_weights
 
     try:
@@ -156,13 +175,30 @@ def _attempt(
     except ModelUnavailable as exc:
         missing[role] = (exc, fix)
         return None
-    module, name = implementation.rsplit(".", 1)
-    build = getattr(importlib.import_module(f"pipeline.models.{module}"), name)
     try:
-        return build(model, path, settings)
+        return _implementation(role)(model, path, settings)
     except ModelUnavailable as exc:
         missing[role] = (exc, None)
         return None
+
+
+def _implementation(role: str) -> Any:
+    """The class of a role, imported only once its weights are found: a reduced-mode start never imports torch."""
+    match role:
+        case "embedder":
+            from pipeline.models.embedder import QwenEmbedder
+
+            return QwenEmbedder
+        case "captioner":
+            from pipeline.models.captioner import QwenCaptioner
+
+            return QwenCaptioner
+        case "reranker":
+            from pipeline.models.reranker import QwenReranker
+
+            return QwenReranker
+        case other:
+            raise ValueError(f"unknown model role {other!r}")
 
 
 def _notice(missing: dict[str, tuple[ModelUnavailable, str | None]]) -> str:

@@ -52,7 +52,7 @@ class QwenCaptioner:
             # Left padding keeps every prompt flush against the tokens generated after it.
             inputs = checkpoint.prepare(conversations, padding_side="left", max_pixels=self._max_pixels)
             with torch.inference_mode():
-                generated = checkpoint.model.generate(
+                generated = checkpoint.model.generate(  # type: ignore[misc]  # transformers' self-type for generate
                     **inputs,
                     max_new_tokens=self._max_new_tokens,
                     do_sample=False,

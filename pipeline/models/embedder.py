@@ -19,13 +19,13 @@ from PIL import Image
 from pipeline.config import Settings
 from pipeline.errors import BadInput, ModelUnavailable
 from pipeline.models import Query, Vectors
-from pipeline.models.weights import checkpoint_config
 from pipeline.models.loading import (
     Checkpoint,
     Conversation,
     load_checkpoint,
     pick_device,
 )
+from pipeline.models.weights import checkpoint_config
 
 QUERY_INSTRUCTION = "Retrieve images or text relevant to the user's query."
 DOCUMENT_INSTRUCTION = "Represent the user's input."

@@ -92,5 +92,7 @@ def load_checkpoint(path: Path, device: torch.device) -> Checkpoint:
                 model = Qwen3VLForConditionalGeneration.from_pretrained(path, dtype=dtype)
             except Exception as exc:
                 raise ModelUnavailable(str(path), f"loading the checkpoint failed ({exc})") from exc
-            _CHECKPOINTS[key] = Checkpoint(model=model.to(device).eval(), processor=processor, device=device)
+            # transformers types .to() for dtypes only
+            model = model.to(device).eval()  # type: ignore[arg-type]
+            _CHECKPOINTS[key] = Checkpoint(model=model, processor=processor, device=device)
         return _CHECKPOINTS[key]

@@ -90,7 +90,7 @@ class QwenReranker:
 
 
 def judge_conversation(query: Query, document: RerankDocument, instruction: str = INSTRUCTION) -> Conversation:
-    """The chat the model judges: the judge prompt as system message, instruction, query and document as user message."""
+    """The chat the model judges: the judge prompt as system message; instruction, query and document as user."""
     lines = []
     if caption := document.caption.strip():
         lines.append(f"Caption: {caption}")

@@ -15,14 +15,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pipeline.config import Settings
 from pipeline.errors import VlsearchError
-from pipeline.ingest import ItemResult
+from pipeline.ingest.ingestor import ItemResult
+from pipeline.ingest.sources import collect
 from pipeline.moderation.export import write_decisions_csv
 from pipeline.moderation.library import add_references, categories_of, load_references
 from pipeline.moderation.queue import QueueItem, ReviewQueue, State, iso_time
 from pipeline.moderation.scan import ScanResult
 from pipeline.moderation.services import Moderation, build_moderation, open_queue
 from pipeline.services import build_services
-from pipeline.sources import collect
 
 moderate_app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Content moderation: known-content library and review queue."
@@ -44,11 +44,13 @@ def _settings() -> Settings:
         raise typer.Exit(2) from error
 
 
-def _moderation() -> Moderation:
+def _moderation(ctx: typer.Context) -> Moderation:
+    """Moderation over the configured collections; its stores are closed when the command ends."""
     services = build_services(_settings())
-    for notice in services.models.notices:
-        err.print(f"[yellow]warning:[/yellow] {escape(notice)}")
-    return build_moderation(services)
+    moderation = build_moderation(services)
+    ctx.call_on_close(services.close)
+    ctx.call_on_close(moderation.library.close)
+    return moderation
 
 
 def _queue() -> ReviewQueue:
@@ -73,6 +75,7 @@ def _progress(verb: str) -> Progress:
 
 @library_app.command("add")
 def library_add(
+    ctx: typer.Context,
     paths: Annotated[Optional[list[Path]], typer.Argument(help="reference images or folders (recursive)")] = None,
     manifest: Annotated[
         Optional[Path], typer.Option(help="JSONL or CSV: path or url, policy_category and any other metadata")
@@ -87,7 +90,7 @@ def library_add(
         if not collected.items and not collected.problems:
             err.print("nothing to add: give reference images, folders or --manifest")
             raise typer.Exit(2)
-        moderation = _moderation()
+        moderation = _moderation(ctx)
         with _progress("library") as progress:
             task = progress.add_task("", total=len(collected.items) + len(collected.problems))
 
@@ -112,11 +115,13 @@ def library_add(
 
 
 @moderate_app.command()
-def scan(paths: Annotated[list[Path], typer.Argument(help="uploads: image files or folders (recursive)")]) -> None:
+def scan(
+    ctx: typer.Context, paths: Annotated[list[Path], typer.Argument(help="uploads: image files or folders (recursive)")]
+) -> None:
     """Match uploads against the library and the keyword rules; queue the ones that match for review."""
     try:
         collected = collect(paths)
-        moderation = _moderation()
+        moderation = _moderation(ctx)
         scanner = moderation.scanner()
         for note in scanner.matcher.notes:
             err.print(f"[dim]note:[/dim] {escape(note)}")

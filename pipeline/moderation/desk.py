@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from pipeline.audit import Action, AuditLog, Outcome
-from pipeline.auth import Permission, PermissionDenied, User, require
+from pipeline.access.audit import Action, AuditLog, Outcome
+from pipeline.access.auth import Permission, User, require
+from pipeline.errors import PermissionDenied
 from pipeline.moderation.queue import QueueItem, ReviewQueue, State
 
 
@@ -37,8 +38,13 @@ class ReviewDesk:
         item = self.queue.decide(item_id, state, self.reviewer, note)
         decided = self.queue.audit_log(item_id)[-1]
         self.audit.record(
-            Action.DECISION, user=self.user, item=item_id, reviewer=self.reviewer,
-            from_state=decided.from_state.value, to_state=decided.to_state.value, note=note,
+            Action.DECISION,
+            user=self.user,
+            item=item_id,
+            reviewer=self.reviewer,
+            from_state=decided.from_state.value,
+            to_state=decided.to_state.value,
+            note=note,
         )
         return item
 
@@ -47,7 +53,12 @@ class ReviewDesk:
             require(self.user, permission)
         except PermissionDenied as error:
             self.audit.record(
-                Action.DECISION, user=self.user, actor=self.reviewer, outcome=Outcome.REFUSED, step=step,
-                reason=str(error), **detail,
+                Action.DECISION,
+                user=self.user,
+                actor=self.reviewer,
+                outcome=Outcome.REFUSED,
+                step=step,
+                reason=str(error),
+                **detail,
             )
             raise

@@ -12,10 +12,10 @@ from dataclasses import dataclass, replace
 
 from pipeline.config import Settings
 from pipeline.errors import BadInput
-from pipeline.ingest import Ingestor, IngestReport, ItemResult, Outcome, Progress
+from pipeline.ingest.ingestor import Ingestor, IngestReport, ItemResult, Outcome, Progress
+from pipeline.ingest.sources import Collected, SourceItem
 from pipeline.moderation.rules import check_category
 from pipeline.services import Services
-from pipeline.sources import Collected, SourceItem
 from pipeline.store import Store, build_store
 
 log = logging.getLogger(__name__)

@@ -16,19 +16,18 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
-from pipeline.errors import BadInput, StoreError, VlsearchError
+from pipeline.errors import BadInput, LeaseConflict
 from pipeline.moderation.matching import Match
+from pipeline.sqlite import Database
 
 SCHEMA_VERSION = 1
 DEFAULT_LEASE_S = 600.0
-BUSY_TIMEOUT_S = 10.0
 MAX_REVIEWER_CHARS = 100
 
 SCHEMA = (
@@ -80,16 +79,6 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     State.REMOVED: frozenset(),
 }
 OPEN_STATES = frozenset(state for state, targets in TRANSITIONS.items() if targets)
-
-
-class LeaseConflict(VlsearchError):
-    """Another reviewer holds a live lease on the item."""
-
-    def __init__(self, item_id: int, holder: str, expires_at: float) -> None:
-        super().__init__(f"item {item_id} is claimed by {holder!r} until {iso_time(expires_at)}")
-        self.item_id = item_id
-        self.holder = holder
-        self.expires_at = expires_at
 
 
 @dataclass(frozen=True)
@@ -159,7 +148,7 @@ class ReviewQueue:
         self.path = path
         self.lease_s = lease_s
         self.clock = clock
-        self._create()
+        self._db = Database(path, name="moderation queue", schema=SCHEMA, version=SCHEMA_VERSION)
 
     # writes -------------------------------------------------------------------------------
 
@@ -168,7 +157,7 @@ class ReviewQueue:
         if not matches:
             raise BadInput(uri, "nothing matched: only uploads that match a rule are queued")
         payload = json.dumps([match.to_json() for match in matches], ensure_ascii=False)
-        with self._transaction() as db:
+        with self._db.transaction() as db:
             inserted = db.execute(
                 "INSERT INTO items (sha256, uri, thumbnail, category, matches, created_at) VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (sha256) DO NOTHING",
@@ -180,7 +169,7 @@ class ReviewQueue:
     def claim(self, item_id: int, reviewer: str) -> QueueItem:
         """Take (or renew) the lease on an open item; refused while another reviewer's lease is live."""
         reviewer = check_reviewer(reviewer)
-        with self._transaction() as db:
+        with self._db.transaction() as db:
             item = self._claimable(db, item_id, reviewer)
             if item.state not in OPEN_STATES:
                 raise BadInput(
@@ -207,7 +196,7 @@ class ReviewQueue:
             raise BadInput(f"state {wanted}", "only pending or escalated items wait for a review")
         where, parameters = _filters(wanted, category)
         skipped = f" AND id NOT IN ({', '.join('?' * len(skip))})" if skip else ""
-        with self._transaction() as db:
+        with self._db.transaction() as db:
             now = self.clock()
             row = db.execute(
                 f"SELECT id FROM items {where}{skipped} "
@@ -225,7 +214,7 @@ class ReviewQueue:
 
     def release(self, item_id: int, reviewer: str) -> None:
         """Give a lease back early (the reviewer skips the item); a lease held by someone else is left alone."""
-        with self._transaction() as db:
+        with self._db.transaction() as db:
             db.execute(
                 "UPDATE items SET claimed_by = NULL, lease_expires_at = NULL WHERE id = ? AND claimed_by = ?",
                 (item_id, check_reviewer(reviewer)),
@@ -235,7 +224,7 @@ class ReviewQueue:
         """Move an item to a new state and append the audit row, in one transaction; claims the item if free."""
         reviewer = check_reviewer(reviewer)
         target = _state(state)
-        with self._transaction() as db:
+        with self._db.transaction() as db:
             item = self._claimable(db, item_id, reviewer)
             if target not in TRANSITIONS[item.state]:
                 allowed = ", ".join(sorted(TRANSITIONS[item.state])) or "nothing: the decision is final"
@@ -264,13 +253,14 @@ class ReviewQueue:
         item = _item(row)
         holder = item.holder(self.clock())
         if holder is not None and holder != reviewer:
-            raise LeaseConflict(item_id, holder, item.lease_expires_at or 0.0)
+            expires_at = item.lease_expires_at or 0.0
+            raise LeaseConflict(item_id, holder, expires_at, iso_time(expires_at))
         return item
 
     # reads --------------------------------------------------------------------------------
 
     def get(self, item_id: int) -> QueueItem:
-        with self._connection() as db:
+        with self._db.connect() as db:
             row = db.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE id = ?", (item_id,)).fetchone()
         if row is None:
             raise BadInput(f"item {item_id}", "no such item in the moderation queue")
@@ -282,7 +272,7 @@ class ReviewQueue:
         """Items oldest first, optionally in one state and with a match in one category."""
         where, parameters = _filters(None if state is None else _state(state), category)
         bound = " LIMIT ?" if limit is not None else ""
-        with self._connection() as db:
+        with self._db.connect() as db:
             rows = db.execute(
                 f"SELECT {ITEM_COLUMNS} FROM items {where} ORDER BY id{bound}",
                 (*parameters, *([limit] if limit is not None else [])),
@@ -291,21 +281,21 @@ class ReviewQueue:
 
     def categories(self) -> list[str]:
         """Every category any queued item matched."""
-        with self._connection() as db:
+        with self._db.connect() as db:
             rows = db.execute(
                 "SELECT DISTINCT json_extract(value, '$.category') FROM items, json_each(items.matches) ORDER BY 1"
             ).fetchall()
         return [row[0] for row in rows]
 
     def counts(self) -> dict[State, int]:
-        with self._connection() as db:
+        with self._db.connect() as db:
             found = dict(db.execute("SELECT state, count(*) FROM items GROUP BY state").fetchall())
         return {state: found.get(state.value, 0) for state in State}
 
     def audit_log(self, item_id: int | None = None) -> list[AuditEntry]:
         """Every decision, oldest first, with what the item was and why it was queued."""
         where = "WHERE audit_log.item_id = ?" if item_id is not None else ""
-        with self._connection() as db:
+        with self._db.connect() as db:
             rows = db.execute(
                 "SELECT audit_log.id, item_id, at, audit_log.reviewer, from_state, to_state, audit_log.note, "
                 f"uri, sha256, category, matches FROM audit_log JOIN items ON items.id = item_id {where} "
@@ -331,60 +321,12 @@ class ReviewQueue:
 
     def activity(self) -> list[tuple[str, str, int]]:
         """(UTC day, event, count) with event `queued` or a decided state: the review workload over time."""
-        with self._connection() as db:
+        with self._db.connect() as db:
             return db.execute(
                 "SELECT date(created_at, 'unixepoch') AS day, 'queued', count(*) FROM items GROUP BY day "
                 "UNION ALL SELECT date(at, 'unixepoch') AS day, to_state, count(*) FROM audit_log "
                 "GROUP BY day, to_state ORDER BY 1, 2"
             ).fetchall()
-
-    # storage ------------------------------------------------------------------------------
-
-    def _create(self) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise StoreError(f"cannot create the folder of the moderation queue {self.path}: {error}") from error
-        with self._connection() as db:
-            db.execute("PRAGMA journal_mode = WAL")
-        with self._transaction() as db:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0:
-                for statement in SCHEMA:
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            elif version != SCHEMA_VERSION:
-                raise StoreError(
-                    f"the moderation queue {self.path} has schema version {version}; "
-                    f"this vlsearch reads version {SCHEMA_VERSION}"
-                )
-
-    @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        try:
-            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        except sqlite3.Error as error:
-            raise StoreError(f"cannot open the moderation queue {self.path}: {error}") from error
-        try:
-            db.execute("PRAGMA synchronous = FULL")
-            db.execute("PRAGMA foreign_keys = ON")
-            yield db
-        except sqlite3.Error as error:
-            raise StoreError(f"moderation queue {self.path}: {error}") from error
-        finally:
-            db.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT; any exception rolls everything back."""
-        with self._connection() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
 
 
 ITEM_COLUMNS = (

@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import BadInput
-from pipeline.images import DecodedImage, read_image_file, thumbnail_jpeg
-from pipeline.ingest import ImageLimits
+from pipeline.images import DecodedImage, ImageLimits, read_image_file, thumbnail_jpeg
+from pipeline.ingest.sources import SourceItem
 from pipeline.moderation.matching import Match, Matcher
 from pipeline.moderation.queue import Enqueued, ReviewQueue
-from pipeline.sources import SourceItem
 
 log = logging.getLogger(__name__)
 

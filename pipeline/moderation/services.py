@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipeline.config import Settings
-from pipeline.ingest import ImageLimits
+from pipeline.images import ImageLimits
 from pipeline.moderation.judge import PolicyJudge
 from pipeline.moderation.library import categories_of, library_services, load_references
 from pipeline.moderation.matching import KeypointRule, KeywordRule, Matcher, MatchRule, PdqRule, VectorRule

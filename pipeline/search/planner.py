@@ -11,8 +11,6 @@ from pipeline.models import Embedder, Query
 from pipeline.ocr import OcrEngine
 from pipeline.records import Vector
 
-MAX_QUERY_CHARS = 2000
-
 
 @dataclass
 class QueryPlan:
@@ -22,13 +20,12 @@ class QueryPlan:
     notices: list[str] = field(default_factory=list)
 
 
-def plan_query(
-    *, text: str | None, image: Image.Image | None, ocr: OcrEngine, embedder: Embedder | None
-) -> QueryPlan:
-    """Text: BM25 text + query vector. Image: its OCR text as BM25 text + image vector. Both: combined."""
+def plan_query(*, text: str | None, image: Image.Image | None, ocr: OcrEngine, embedder: Embedder | None) -> QueryPlan:
+    """Text: BM25 text + query vector. Image: its OCR text as BM25 text + image vector. Both: combined.
+
+    The text's length was checked by the caller against VLSEARCH_MAX_QUERY_CHARS (pipeline/access/limits.py).
+    """
     text = (text or "").strip()
-    if len(text) > MAX_QUERY_CHARS:
-        raise BadInput("query text", f"{len(text):,} characters, limit {MAX_QUERY_CHARS:,}")
     if not text and image is None:
         raise BadInput("query", "give a text, an image, or both")
     ocr_text = ocr.read(image) if image is not None else ""

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
+from pipeline.access.limits import check_query_text, check_result_limit
 from pipeline.config import Settings
 from pipeline.errors import BadInput
-from pipeline.limits import check_query_text, check_result_limit
 from pipeline.models import Embedder, Query
 from pipeline.ocr import OcrEngine
 from pipeline.records import Hit
@@ -114,7 +114,9 @@ class Searcher:
             notices=notices,
         )
         if stage is not None:
-            outcome = stage.apply(Query(text=(text or "").strip() or None, image=image), hits, min_relevance=min_relevance)
+            outcome = stage.apply(
+                Query(text=(text or "").strip() or None, image=image), hits, min_relevance=min_relevance
+            )
             result.reranked = outcome.scored
             result.rerank_partial = outcome.partial
             result.dropped_below_cutoff = outcome.dropped

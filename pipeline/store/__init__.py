@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pipeline.config import Settings
 from pipeline.errors import StoreError
-from pipeline.store.base import Fusion, Store, StoredAsset
+from pipeline.store.base import Fusion, Store, StoredAsset, StoreStats
 
-__all__ = ["Fusion", "Store", "StoredAsset", "build_store"]
+__all__ = ["Fusion", "Store", "StoreStats", "StoredAsset", "build_store"]
 
 
 def build_store(settings: Settings) -> Store:

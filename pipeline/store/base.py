@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from pipeline.errors import BadInput
 from pipeline.records import AssetRecord, Hit, Vector
@@ -25,8 +25,18 @@ FILTERABLE_FIELDS: dict[str, str] = {
     "embed_model": "text",
 }
 RESERVED_NAMES = frozenset(FILTERABLE_FIELDS) | {
-    "id", "sha256", "ocr_text", "caption", "pdq", "pdq_quality", "thumbnail", "metadata",
-    "ingested_at", "vector", "path", "url",
+    "id",
+    "sha256",
+    "ocr_text",
+    "caption",
+    "pdq",
+    "pdq_quality",
+    "thumbnail",
+    "metadata",
+    "ingested_at",
+    "vector",
+    "path",
+    "url",
 }
 MIN_CANDIDATES = 100
 
@@ -47,6 +57,26 @@ class StoredAsset:
     caption_model: str
     embed_model: str
     metadata: dict[str, str]
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    """What `stats` reports: the collection's size, what produced its records, and where it lives."""
+
+    count: int
+    engine: str
+    location: str
+    vector_dim: int
+    with_vector: int
+    with_caption: int
+    metadata_columns: list[str]
+    models: dict[str, dict[str, int]]  # ocr_model / caption_model / embed_model -> model name -> records
+    source_kinds: dict[str, int]
+    indexes: list[str]
+    server: dict[str, Any] = field(default_factory=dict)  # a server engine's version and health
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class Store(Protocol):
@@ -98,7 +128,10 @@ class Store(Protocol):
     def optimize(self) -> None:
         """Bring indexes up to date after writes."""
 
-    def stats(self) -> dict[str, object]: ...
+    def stats(self) -> StoreStats: ...
+
+    def close(self) -> None:
+        """Release files and connections; the store is not used afterwards. Safe to call twice."""
 
 
 def top_values(counts: Mapping[str, int], limit: int) -> list[tuple[str, int]]:

@@ -56,12 +56,12 @@ class Like:
 @dataclass(frozen=True)
 class BoolOp:
     op: str  # "AND" | "OR"
-    operands: tuple["Filter", ...]
+    operands: tuple[Filter, ...]
 
 
 @dataclass(frozen=True)
 class Not:
-    operand: "Filter"
+    operand: Filter
 
 
 Filter = Union[Comparison, InList, IsNull, Like, BoolOp, Not]

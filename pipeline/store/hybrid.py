@@ -5,8 +5,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from pipeline.records import Hit, Scores, Vector
-from pipeline.search.fusion import ranked_fusion, relative_score_fusion
 from pipeline.store.base import MIN_CANDIDATES, Fusion, Store
+from pipeline.store.fusion import ranked_fusion, relative_score_fusion
 
 # The vector side runs here while the caller's thread runs the keyword side: both mostly wait on
 # the engine's own threads and I/O, so a hybrid costs the slower side, not the sum.

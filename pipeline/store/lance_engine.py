@@ -17,7 +17,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -32,7 +32,15 @@ from lancedb.query import MatchQuery
 from pipeline.errors import StoreError
 from pipeline.records import AssetRecord, Hit, SourceKind, Vector
 from pipeline.store.analyzer import analysed_text, search_tokens
-from pipeline.store.base import FILTERABLE_FIELDS, MIN_CANDIDATES, Fusion, StoredAsset, check_column, top_values
+from pipeline.store.base import (
+    FILTERABLE_FIELDS,
+    MIN_CANDIDATES,
+    Fusion,
+    StoredAsset,
+    StoreStats,
+    check_column,
+    top_values,
+)
 from pipeline.store.filters import parse_filter, to_sql
 from pipeline.store.hybrid import hybrid_search
 
@@ -116,8 +124,8 @@ def _retrying_conflicts(write: Callable[P, T]) -> Callable[P, T]:
 
 
 def _one_writer_at_a_time(
-    write: Callable[Concatenate["LanceStore", P], T],
-) -> Callable[Concatenate["LanceStore", P], T]:
+    write: Callable[Concatenate[LanceStore, P], T],
+) -> Callable[Concatenate[LanceStore, P], T]:
     """Run a record write alone among all processes and threads, on the table's latest version.
 
     Lance merges two concurrent commits that add rows instead of rejecting one, so two ingests
@@ -127,7 +135,7 @@ def _one_writer_at_a_time(
     """
 
     @functools.wraps(write)
-    def alone(store: "LanceStore", *args: P.args, **kwargs: P.kwargs) -> T:
+    def alone(store: LanceStore, *args: P.args, **kwargs: P.kwargs) -> T:
         with store._write_lock:
             store._table.checkout_latest()
             return write(store, *args, **kwargs)
@@ -267,6 +275,12 @@ class LanceStore:
         return before
 
     @_retrying_conflicts
+    def close(self) -> None:
+        """Forget the table handle and cached row addresses. lancedb keeps no file open between calls and the
+        write lock is held only inside upsert/delete, so nothing else needs releasing."""
+        self._addresses = _RowAddresses()
+        self.__dict__.pop("_table", None)
+
     def optimize(self) -> None:
         """Create missing indexes and fold new rows into existing ones."""
         indexed = self._indexed_columns()
@@ -358,7 +372,9 @@ class LanceStore:
         terms = search_tokens(text)
         if not terms.strip() or self.count() == 0:
             return []
-        search = self._table.search(MatchQuery(terms, TEXT_COLUMN), query_type="fts").select(["id", "_score"])
+        # lancedb's MatchQuery gives its options defaults in __init__, which the pydantic plugin cannot see.
+        match = MatchQuery(terms, TEXT_COLUMN)  # type: ignore[call-arg]
+        search = self._table.search(match, query_type="fts").select(["id", "_score"])
         if where:
             search = search.where(self._sql(where), prefilter=True)
         rows = search.with_row_id(True).limit(limit).to_arrow().to_pylist()
@@ -371,7 +387,7 @@ class LanceStore:
             raise StoreError(f"query vector has shape {query.shape}, the collection holds {self.dim}-d vectors")
         search = (
             self._table.search(query, vector_column_name="vector")
-            .distance_type("cosine")
+            .distance_type("cosine")  # type: ignore[attr-defined]  # a vector query's builder, typed as the base
             .select(["id", "_distance"])
             .limit(limit)
             # RaBitQ distances find the right neighbourhood but order it roughly: re-scoring twice the
@@ -397,27 +413,32 @@ class LanceStore:
     ) -> list[Hit]:
         return hybrid_search(self, text=text, vector=vector, alpha=alpha, limit=limit, where=where, fusion=fusion)
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> StoreStats:
         rows = self._table.search().select(["ocr_model", "caption_model", "embed_model", "source_kind"])
         table = rows.limit(None).to_arrow() if self.count() else None
-        produced: dict[str, dict[str, int]] = {"ocr_model": {}, "caption_model": {}, "embed_model": {}, "source_kind": {}}
+        produced: dict[str, dict[str, int]] = {
+            "ocr_model": {},
+            "caption_model": {},
+            "embed_model": {},
+            "source_kind": {},
+        }
         if table is not None:
             for column, counts in produced.items():
                 for value in table.column(column).to_pylist():
                     key = value or "(none)"
                     counts[key] = counts.get(key, 0) + 1
-        return {
-            "count": self.count(),
-            "engine": self.engine,
-            "location": str(self.directory),
-            "vector_dim": self.dim,
-            "with_vector": self._table.count_rows("vector IS NOT NULL") if self.count() else 0,
-            "with_caption": self._table.count_rows("caption != ''") if self.count() else 0,
-            "metadata_columns": self.metadata_columns(),
-            "models": {k: v for k, v in produced.items() if k != "source_kind"},
-            "source_kinds": produced["source_kind"],
-            "indexes": sorted(index.name for index in self._table.list_indices()),
-        }
+        return StoreStats(
+            count=self.count(),
+            engine=self.engine,
+            location=str(self.directory),
+            vector_dim=self.dim,
+            with_vector=self._table.count_rows("vector IS NOT NULL") if self.count() else 0,
+            with_caption=self._table.count_rows("caption != ''") if self.count() else 0,
+            metadata_columns=self.metadata_columns(),
+            models={k: v for k, v in produced.items() if k != "source_kind"},
+            source_kinds=produced["source_kind"],
+            indexes=sorted(index.name for index in self._table.list_indices()),
+        )
 
     # helpers ------------------------------------------------------------------------------
 
@@ -462,7 +483,7 @@ class LanceStore:
             ocr_model=record.ocr_model,
             caption_model=record.caption_model,
             embed_model=record.embed_model,
-            ingested_at=record.ingested_at.astimezone(timezone.utc),
+            ingested_at=record.ingested_at.astimezone(UTC),
             vector=None if record.vector is None else self._checked_vector(record).tolist(),
         )
         row[TEXT_COLUMN] = analysed_text(record.ocr_text, record.caption)
@@ -473,7 +494,9 @@ class LanceStore:
     def _checked_vector(self, record: AssetRecord) -> Vector:
         vector = np.asarray(record.vector, dtype=np.float32)
         if vector.shape != (self.dim,):
-            raise StoreError(f"{record.uri}: vector has shape {vector.shape}, the collection holds {self.dim}-d vectors")
+            raise StoreError(
+                f"{record.uri}: vector has shape {vector.shape}, the collection holds {self.dim}-d vectors"
+            )
         return vector
 
     def _metadata_of(self, row: dict[str, Any]) -> dict[str, str]:
@@ -502,7 +525,7 @@ class LanceStore:
             ocr_model=row["ocr_model"] or "",
             caption_model=row["caption_model"] or "",
             embed_model=row["embed_model"] or "",
-            ingested_at=row["ingested_at"] or datetime.now(timezone.utc),
+            ingested_at=row["ingested_at"] or datetime.now(UTC),
             vector=None if vector is None else np.asarray(vector, dtype=np.float32),
             parent_uri=row["parent_uri"],
             page=row["page"],

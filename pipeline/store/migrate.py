@@ -43,7 +43,7 @@ def migrate(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    source_dim, target_dim = source.stats().get("vector_dim"), target.stats().get("vector_dim")
+    source_dim, target_dim = source.stats().vector_dim, target.stats().vector_dim
     if source_dim != target_dim:
         raise StoreError(
             f"the source holds {source_dim}-d vectors and the target {target_dim}-d; "

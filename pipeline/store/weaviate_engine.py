@@ -8,7 +8,7 @@ through the same analyzer.search_tokens as the documents). Hybrid search runs on
 hybrid hit are filled in as follows:
 - fused: Weaviate's score. Scores travel as float32, so ranked fusion is recomputed in
   float64 from the ranks Weaviate reports in explain_score (the same numbers as
-  pipeline/search/fusion.py), and relative fusion is clamped to [0, 1].
+  pipeline/store/fusion.py), and relative fusion is clamped to [0, 1].
 - bm25: the "original score" of the keyword result set in explain_score; with ranked
   fusion (whose explanation has no scores) one extra BM25 query restricted to those hits.
 - vector_distance: cosine distance computed here from the stored vector returned with the
@@ -26,23 +26,23 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
-import weaviate
 from weaviate.classes.aggregate import GroupByAggregate
 from weaviate.classes.init import AdditionalConfig, Auth, Timeout
 from weaviate.classes.query import Filter, HybridFusion, MetadataQuery
 from weaviate.collections.classes.filters import _Filters
 from weaviate.exceptions import WeaviateBaseError
 
+import weaviate
 from pipeline.errors import BadInput, StoreError
 from pipeline.records import AssetRecord, Hit, Scores, SourceKind, Vector
-from pipeline.search.fusion import RANK_CONSTANT
 from pipeline.store.analyzer import search_tokens
-from pipeline.store.base import Fusion, StoredAsset, check_column, top_values
+from pipeline.store.base import Fusion, StoredAsset, StoreStats, check_column, top_values
+from pipeline.store.fusion import RANK_CONSTANT
 from pipeline.store.weaviate_filters import numeric_value, parse_weaviate_filter
 from pipeline.store.weaviate_schema import CollectionSpec, PropertySpec, create_arguments, load_spec
 
@@ -54,8 +54,22 @@ LOOKUP_BATCH = 500
 FETCH_LIMIT = 4 * LOOKUP_BATCH  # several objects may share a uri until the stale ones are deleted
 COLUMNS_MAX_AGE_S = 30.0
 TRANSIENT_MARKERS = (
-    "timeout", "timed out", "deadline", "unavailable", "connection", "reset by peer", "too many",
-    "resource exhausted", "rate limit", "429", "502", "503", "504", "temporar", "try again", "not ready",
+    "timeout",
+    "timed out",
+    "deadline",
+    "unavailable",
+    "connection",
+    "reset by peer",
+    "too many",
+    "resource exhausted",
+    "rate limit",
+    "429",
+    "502",
+    "503",
+    "504",
+    "temporar",
+    "try again",
+    "not ready",
 )
 _REFUSED = re.compile(r"\b(?:401|403)\b|unauthori[sz]ed|forbidden|anonymous access", re.IGNORECASE)
 _EXPLAIN_RELATIVE = re.compile(
@@ -114,7 +128,11 @@ class WeaviateStore:
 
     @staticmethod
     def _connect(
-        url: str, api_key: str | None, grpc_port: int | None, timeout_s: float, insert_timeout_s: float,
+        url: str,
+        api_key: str | None,
+        grpc_port: int | None,
+        timeout_s: float,
+        insert_timeout_s: float,
         ready_timeout_s: float,
     ) -> weaviate.WeaviateClient:
         parts = urlsplit(url)
@@ -535,7 +553,7 @@ class WeaviateStore:
             hits.append(Hit(record=record, scores=Scores(fused=fused, bm25=bm25, vector_distance=distance)))
         if use_keyword:
             self._fill_bm25(hits, explained, terms, filters)
-        # Ties broken by id, as in pipeline/search/fusion.py, so both engines order alike.
+        # Ties broken by id, as in pipeline/store/fusion.py, so both engines order alike.
         hits.sort(key=lambda hit: (-hit.scores.fused, hit.record.id))
         return hits
 
@@ -567,27 +585,27 @@ class WeaviateStore:
             if hit.scores.bm25 is None and hit.record.id in scores:
                 hit.scores.bm25 = scores[hit.record.id]
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> StoreStats:
         total = self.count()
         produced: dict[str, dict[str, int]] = {}
         for prop in ("ocr_model", "caption_model", "embed_model", "source_kind"):
             produced[prop] = self._tally(prop, total) if total else {}
-        return {
-            "count": total,
-            "engine": self.engine,
-            "location": f"{self.url} collection {self.name}",
-            "vector_dim": self.dim,
-            "with_vector": self._count_flag("has_vector") if total else 0,
-            "with_caption": self._count_flag("has_caption") if total else 0,
-            "metadata_columns": self.metadata_columns(),
-            "models": {k: v for k, v in produced.items() if k != "source_kind"},
-            "source_kinds": produced["source_kind"],
-            "indexes": [
+        return StoreStats(
+            count=total,
+            engine=self.engine,
+            location=f"{self.url} collection {self.name}",
+            vector_dim=self.dim,
+            with_vector=self._count_flag("has_vector") if total else 0,
+            with_caption=self._count_flag("has_caption") if total else 0,
+            metadata_columns=self.metadata_columns(),
+            models={k: v for k, v in produced.items() if k != "source_kind"},
+            source_kinds=produced["source_kind"],
+            indexes=[
                 f"bm25: {', '.join(self.spec.query_properties())}",
                 f"hnsw {self.spec.distance.value} on {self.spec.vector_name!r}, quantization {self.spec.quantization}",
             ],
-            "server": self.health(),
-        }
+            server=self.health(),
+        )
 
     # helpers ---------------------------------------------------------------------------------
 
@@ -695,7 +713,7 @@ class WeaviateStore:
             "ocr_model": record.ocr_model,
             "caption_model": record.caption_model,
             "embed_model": record.embed_model,
-            "ingested_at": record.ingested_at.astimezone(timezone.utc),
+            "ingested_at": record.ingested_at.astimezone(UTC),
             "has_vector": record.vector is not None,
             "has_caption": bool(record.caption),
         }
@@ -734,7 +752,7 @@ class WeaviateStore:
             ocr_model=props.get("ocr_model") or "",
             caption_model=props.get("caption_model") or "",
             embed_model=props.get("embed_model") or "",
-            ingested_at=ingested_at if isinstance(ingested_at, datetime) else datetime.now(timezone.utc),
+            ingested_at=ingested_at if isinstance(ingested_at, datetime) else datetime.now(UTC),
             vector=None if not vector else np.asarray(vector, dtype=np.float32),
             parent_uri=props.get("parent_uri"),
             page=None if props.get("page") is None else int(props["page"]),

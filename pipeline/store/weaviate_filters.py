@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Sequence
+from typing import Any
 
 from weaviate.classes.query import Filter as WFilter
 from weaviate.collections.classes.filters import _Filters
@@ -158,7 +159,8 @@ class _Translator:
         if len(names) > 1:
             raise self.fail(f"IN list for {field} mixes numbers and text; quote every value or none")
         name = names.pop()
-        items = list(dict.fromkeys(value for _, value in typed))
+        # One kind of value: a mixed list was refused above.
+        items: list[Any] = list(dict.fromkeys(value for _, value in typed))
         if field in INT_FIELDS:
             # Fractional values can never equal a whole-number field.
             items = [value for value in items if not isinstance(value, float)]

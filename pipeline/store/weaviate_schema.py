@@ -25,7 +25,8 @@ from weaviate.classes.config import (
 
 from pipeline.errors import StoreError
 
-DEFAULT_SCHEMA_FILE = Path(__file__).resolve().parents[2] / "weaviate" / "collection.toml"
+# weaviate/collection.toml, shipped inside the package through this link (pyproject.toml package data)
+DEFAULT_SCHEMA_FILE = Path(__file__).with_name("weaviate_collection.toml")
 
 DATA_TYPES = {
     "text": DataType.TEXT,
@@ -248,7 +249,7 @@ def _boosts(source: str, boosts: dict[str, Any], searchable: set[str]) -> dict[s
 
 def quantizer(name: str) -> Any:
     """The client's quantizer config; "none" is explicit because recent servers default to RQ."""
-    factory = Configure.VectorIndex.Quantizer
+    factory: Any = Configure.VectorIndex.Quantizer
     return {"none": factory.none, "rq": factory.rq, "sq": factory.sq, "pq": factory.pq, "bq": factory.bq}[name]()
 
 

@@ -5,17 +5,17 @@ import plotly.express as px
 import streamlit as st
 from PIL import Image
 
-from pipeline.assets import asset_title, asset_view, fit_width
-from pipeline.audit import Action, logged_query
-from pipeline.auth import Permission
-from pipeline.feedback import query_id
-from pipeline.highlight import escape, highlight, to_html
+from pipeline.access.audit import Action, logged_query
+from pipeline.access.auth import Permission
+from pipeline.display.assets import asset_title, asset_view, fit_width
+from pipeline.display.results import BASE_COLUMNS, SCORE_COLUMNS, facet_counts, hit_rows, hit_score_text, results_csv
+from pipeline.ingest.uploads import check_upload
 from pipeline.records import Hit
+from pipeline.search.feedback import query_id
+from pipeline.search.highlight import escape, highlight, to_html
 from pipeline.search.searcher import Searcher
-from pipeline.results import BASE_COLUMNS, SCORE_COLUMNS, facet_counts, hit_rows, hit_score_text, results_csv
 from pipeline.store.base import Fusion
 from pipeline.store.filter_builder import build_where
-from pipeline.uploads import check_upload
 from streamlit_app import ui
 
 GRID_COLUMNS = 3
@@ -35,8 +35,9 @@ def search(
     """Run the query with the form's settings (counted against the session's model calls, and audited) and keep
     the result for the reruns that follow."""
     rerank = bool(st.session_state.get("analyst_rerank"))
-    with ui.audited(Action.SEARCH, user, page="analyst", query=logged_query(text), image=image_sha,
-                    filters=where or "") as outcome:
+    with ui.audited(
+        Action.SEARCH, user, page="analyst", query=logged_query(text), image=image_sha, filters=where or ""
+    ) as outcome:
         ui.spend_model_calls(image=image is not None, rerank=rerank)
         result = searcher.search(
             text=text or None,
@@ -49,7 +50,11 @@ def search(
         )
         outcome["results"] = len(result.hits)
     st.session_state["analyst_search"] = {
-        "text": text, "image_sha": image_sha, "label": label, "where": where, "result": result,
+        "text": text,
+        "image_sha": image_sha,
+        "label": label,
+        "where": where,
+        "result": result,
     }
     st.session_state.pop("analyst_selected", None)
 
@@ -65,7 +70,9 @@ def vote_widget(hit: Hit, query: dict, stored: dict[str, int]) -> None:
     thumb = st.feedback("thumbs", key=key, default=THUMB_BY_VOTE[previous] if previous else None)
     if thumb is not None and VOTE_BY_THUMB[thumb] != stored.get(hit.record.id):
         ui.feedback_log().record(
-            query_text=query["text"], query_image_sha=query["image_sha"], asset_id=hit.record.id,
+            query_text=query["text"],
+            query_image_sha=query["image_sha"],
+            asset_id=hit.record.id,
             vote=VOTE_BY_THUMB[thumb],
         )
         stored[hit.record.id] = VOTE_BY_THUMB[thumb]
@@ -86,8 +93,12 @@ def result_card(rank: int, hit: Hit, keyword_text: str, query: dict, stored: dic
         votes, details = st.columns([1, 1], vertical_alignment="center")
         with votes:
             vote_widget(hit, query, stored)
-        details.button(ui.OPEN_LABEL.get(record.source_kind, "Details"), key=f"analyst_details_{record.id}",
-                       on_click=select, args=(record.id,))
+        details.button(
+            ui.OPEN_LABEL.get(record.source_kind, "Details"),
+            key=f"analyst_details_{record.id}",
+            on_click=select,
+            args=(record.id,),
+        )
 
 
 def detail_section(searcher: Searcher, hit: Hit, keyword_text: str) -> None:
@@ -108,14 +119,21 @@ def detail_section(searcher: Searcher, hit: Hit, keyword_text: str) -> None:
             st.table(pd.Series(dict(sorted(record.metadata.items())), dtype=str), border="horizontal", hide_header=True)
             st.markdown("**Fields**")
             st.table(pd.Series(dict(view.fields), dtype=str), border="horizontal", hide_header=True)
-            similar = st.button("Find similar", key="analyst_similar", icon=":material/image_search:",
-                                disabled=view.image is None)
+            similar = st.button(
+                "Find similar", key="analyst_similar", icon=":material/image_search:", disabled=view.image is None
+            )
         if record.ocr_text:
             st.markdown("**OCR text**")
             st.markdown(to_html(highlight(record.ocr_text, keyword_text)), unsafe_allow_html=True)
     if similar:
-        search(searcher, text="", image=view.image, image_sha=record.sha256,
-               label=f"similar to {asset_title(hit)}", where=st.session_state["analyst_search"]["where"])
+        search(
+            searcher,
+            text="",
+            image=view.image,
+            image_sha=record.sha256,
+            label=f"similar to {asset_title(hit)}",
+            where=st.session_state["analyst_search"]["where"],
+        )
         st.rerun()
 
 
@@ -124,11 +142,19 @@ def charts(hits: list[Hit], columns: list[str]) -> None:
     by_column, scores = st.columns(2)
     with by_column:
         if columns:
-            column = st.selectbox("Results by", columns, key="analyst_facet_column",
-                                  index=columns.index("category") if "category" in columns else 0)
+            column = st.selectbox(
+                "Results by",
+                columns,
+                key="analyst_facet_column",
+                index=columns.index("category") if "category" in columns else 0,
+            )
             counts = facet_counts(hits, column)
-            figure = px.bar(x=[value for value, _ in counts], y=[count for _, count in counts],
-                            labels={"x": column, "y": "hits"}, title=f"Results by {column}")
+            figure = px.bar(
+                x=[value for value, _ in counts],
+                y=[count for _, count in counts],
+                labels={"x": column, "y": "hits"},
+                title=f"Results by {column}",
+            )
             st.plotly_chart(figure, key="analyst_facet_chart")
         else:
             st.caption("No metadata columns to group by.")
@@ -152,17 +178,37 @@ with ui.guard("searching"):
             image_file = ui.image_uploader("Image query (optional)", "analyst_image")
         alpha_column, limit_column, fusion_column, rerank_column = st.columns([3, 1, 2, 2])
         alpha_column.slider(
-            "alpha: 0 = keyword only, 1 = vector only", 0.0, 1.0, settings.alpha, 0.05, key="analyst_alpha",
+            "alpha: 0 = keyword only, 1 = vector only",
+            0.0,
+            1.0,
+            settings.alpha,
+            0.05,
+            key="analyst_alpha",
             help="Weight of vector similarity against BM25. Without an embedding model search is keyword only.",
         )
         most = min(MAX_SHOWN, settings.max_results)
-        limit_column.number_input("Results", 1, most, min(12, most), key="analyst_limit",
-                                  help=f"At most {most} (VLSEARCH_MAX_RESULTS caps it)")
-        fusion_column.radio("Fusion", [fusion.value for fusion in Fusion], horizontal=True, key="analyst_fusion",
-                            index=[fusion.value for fusion in Fusion].index(settings.fusion))
+        limit_column.number_input(
+            "Results",
+            1,
+            most,
+            min(12, most),
+            key="analyst_limit",
+            help=f"At most {most} (VLSEARCH_MAX_RESULTS caps it)",
+        )
+        fusion_column.radio(
+            "Fusion",
+            [fusion.value for fusion in Fusion],
+            horizontal=True,
+            key="analyst_fusion",
+            index=[fusion.value for fusion in Fusion].index(settings.fusion),
+        )
         rerank_column.toggle(
-            "Rerank", value=services.rerank_by_default(), disabled=not rerank_available, key="analyst_rerank",
-            help="Qwen3-VL judges the top hits and orders them by relevance probability." if rerank_available
+            "Rerank",
+            value=services.rerank_by_default(),
+            disabled=not rerank_available,
+            key="analyst_rerank",
+            help="Qwen3-VL judges the top hits and orders them by relevance probability."
+            if rerank_available
             else "Unavailable: no reranker model is loaded (VLSEARCH_RERANK_MODEL), so hits keep their fused order.",
         )
         selections: dict[str, list[str]] = {}
@@ -171,7 +217,9 @@ with ui.guard("searching"):
             for index, (column, values) in enumerate(facets.items()):
                 counts = dict(values)
                 selections[column] = filter_columns[index % 4].multiselect(
-                    column, list(counts), key=f"analyst_filter_{column}",
+                    column,
+                    list(counts),
+                    key=f"analyst_filter_{column}",
                     format_func=lambda value, counts=counts: f"{value[:60]} ({counts[value]})",
                 )
         submitted = st.form_submit_button("Search", type="primary", icon=":material/search:")
@@ -182,8 +230,14 @@ with ui.guard("searching"):
         st.session_state.pop("analyst_search", None)
         image = check_upload(image_file.name, image_file.getvalue(), ui.limits()) if image_file else None
         label = " + ".join(part for part in (text.strip(), image_file.name if image_file else "") if part)
-        search(services.searcher(), text=text.strip(), image=image.image if image else None,
-               image_sha=image.sha256 if image else "", label=label, where=build_where(selections))
+        search(
+            services.searcher(),
+            text=text.strip(),
+            image=image.image if image else None,
+            image_sha=image.sha256 if image else "",
+            label=label,
+            where=build_where(selections),
+        )
 
     query = st.session_state.get("analyst_search")
     if query is None:
@@ -220,12 +274,20 @@ with ui.guard("searching"):
                 charts(hits, list(facets))
             with table_tab:
                 st.download_button(
-                    "Download CSV", results_csv(hits), file_name="vlsearch-results.csv", mime="text/csv",
-                    key="analyst_csv", on_click="ignore", icon=":material/download:",
+                    "Download CSV",
+                    results_csv(hits),
+                    file_name="vlsearch-results.csv",
+                    mime="text/csv",
+                    key="analyst_csv",
+                    on_click="ignore",
+                    icon=":material/download:",
                 )
                 table = pd.DataFrame(hit_rows(hits))
                 metadata = [column for column in table.columns if column not in BASE_COLUMNS]
                 located = [column for column in ("page", "window") if table[column].notna().any()]
-                st.dataframe(table, hide_index=True, key="analyst_table",
-                             column_order=["rank", "source", *located, *SCORE_COLUMNS, *metadata, "caption", "uri",
-                                           "id"])
+                st.dataframe(
+                    table,
+                    hide_index=True,
+                    key="analyst_table",
+                    column_order=["rank", "source", *located, *SCORE_COLUMNS, *metadata, "caption", "uri", "id"],
+                )

@@ -3,8 +3,8 @@ and who may sign in with which role."""
 
 import streamlit as st
 
-from pipeline.audit import Action, events_csv
-from pipeline.auth import AuthMode, Permission
+from pipeline.access.audit import Action, events_csv
+from pipeline.access.auth import AuthMode, Permission
 from streamlit_app import ui
 
 SHOWN = 1000
@@ -21,14 +21,24 @@ with ui.guard("reading the audit log"):
     actor = actor_column.text_input("User", key="audit_actor", placeholder="any user")
     events = audit.events(action=None if action == ALL else Action(action), actor=actor.strip() or None)
     st.download_button(
-        f"Download CSV ({len(events)} events)", events_csv(events), file_name="vlsearch-audit.csv", mime="text/csv",
-        key="audit_csv", on_click="ignore", icon=":material/download:",
+        f"Download CSV ({len(events)} events)",
+        events_csv(events),
+        file_name="vlsearch-audit.csv",
+        mime="text/csv",
+        key="audit_csv",
+        on_click="ignore",
+        icon=":material/download:",
     )
     st.dataframe(
         [
-            {"time": event.time, "user": event.actor, "role": event.role, "action": str(event.action),
-             "outcome": str(event.outcome),
-             "detail": ", ".join(f"{key}: {value}" for key, value in event.detail.items())}
+            {
+                "time": event.time,
+                "user": event.actor,
+                "role": event.role,
+                "action": str(event.action),
+                "outcome": str(event.outcome),
+                "detail": ", ".join(f"{key}: {value}" for key, value in event.detail.items()),
+            }
             for event in events[:SHOWN]
         ],
         hide_index=True,
@@ -41,6 +51,9 @@ if user.may(Permission.MANAGE_USERS) and user.mode == AuthMode.LOCAL:
     st.subheader("Users")
     with ui.guard("reading the users file"):
         accounts = ui.users_file().accounts()
-        st.dataframe([{"user": account.name, "role": str(account.role)} for account in accounts.values()],
-                     hide_index=True, key="audit_users")
+        st.dataframe(
+            [{"user": account.name, "role": str(account.role)} for account in accounts.values()],
+            hide_index=True,
+            key="audit_users",
+        )
         st.caption("Manage them from a shell on the server: `python -m pipeline users add|remove|set-role|list`.")

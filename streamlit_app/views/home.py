@@ -4,13 +4,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from pipeline.audit import Action
-from pipeline.auth import Permission, require
-from pipeline.highlight import escape
-from pipeline.ingest import IngestReport, Outcome, ingest_collected
-from pipeline.overview import INGEST_COMMAND, collection_overview
-from pipeline.sources import Collected, collect
-from pipeline.uploads import UPLOADS_FOLDER, save_uploads
+from pipeline.access.audit import Action
+from pipeline.access.auth import Permission, require
+from pipeline.display.overview import INGEST_COMMAND, collection_overview
+from pipeline.ingest.ingestor import IngestReport, Outcome, ingest_collected
+from pipeline.ingest.sources import Collected, collect
+from pipeline.ingest.uploads import UPLOADS_FOLDER, save_uploads
+from pipeline.search.highlight import escape
 from streamlit_app import ui
 
 user = ui.allowed(Permission.SEARCH, "home")
@@ -39,6 +39,7 @@ with ui.guard("reading the collection"):
     assets.metric("Assets", f"{overview.count:,}")
     engine.metric("Engine", overview.engine, help=f"{overview.engine_kind}: {overview.location}")
     mode.metric("Model mode", overview.mode)
+    st.caption(f"Data directory: {escape(overview.data_dir)} (VLSEARCH_DATA_DIR)")
     st.markdown(f"**{overview.mode} mode.** {overview.mode_meaning}")
     st.caption(
         f"{overview.with_vector:,} assets with vectors, {overview.with_caption:,} with captions · rerank "
@@ -56,7 +57,8 @@ with ui.guard("reading the collection"):
             "`ticket_id`, which the dashboard's filters and the screenshot lookup use):"
         )
         st.code(
-            f"source .venv/bin/activate\n{INGEST_COMMAND}\npython -m pipeline ingest ~/screenshots", language="bash"
+            f"export VLSEARCH_DATA_DIR={overview.data_dir}\n{INGEST_COMMAND}\nvlsearch ingest ~/screenshots",
+            language="bash",
         )
 
     if not user.may(Permission.INGEST):
@@ -68,7 +70,9 @@ with ui.guard("reading the collection"):
         upload_clicked = st.form_submit_button("Ingest uploads", type="primary")
     with folder_tab, st.form("home_folder_form"):
         folder = st.text_input(
-            "Folder path", key="home_folder_path", placeholder="/srv/screenshots",
+            "Folder path",
+            key="home_folder_path",
+            placeholder="/srv/screenshots",
             help="A folder on the machine that runs this app, read recursively.",
         )
         folder_clicked = st.form_submit_button("Ingest folder", type="primary")

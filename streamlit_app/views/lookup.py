@@ -2,14 +2,14 @@
 
 import streamlit as st
 
-from pipeline.assets import asset_view
-from pipeline.audit import Action, logged_query
-from pipeline.auth import Permission
-from pipeline.highlight import escape, highlight, to_html
+from pipeline.access.audit import Action, logged_query
+from pipeline.access.auth import Permission
+from pipeline.display.assets import asset_view
+from pipeline.display.results import hit_label, hit_score_text
+from pipeline.ingest.uploads import check_upload
 from pipeline.records import SourceKind
-from pipeline.results import hit_label, hit_score_text
-from pipeline.support import KEYWORD_RULE, Lookup, TicketMatch, lookup_tickets, relevance_threshold, rerank_rule
-from pipeline.uploads import check_upload
+from pipeline.search.highlight import escape, highlight, to_html
+from pipeline.search.lookup import KEYWORD_RULE, Lookup, TicketMatch, lookup_tickets, relevance_threshold, rerank_rule
 from streamlit_app import ui
 
 SHOWN_TERMS = 15
@@ -31,8 +31,11 @@ def ticket_card(match: TicketMatch, lookup: Lookup, *, best: bool) -> None:
             st.subheader(f"Best match: {title}" if best else title)
             if record.source_kind != SourceKind.IMAGE:
                 st.caption(escape(hit_label(match.hit)))
-            details = [f"{column} **{escape(record.metadata[column])}**" for column in DETAIL_COLUMNS
-                       if record.metadata.get(column)]
+            details = [
+                f"{column} **{escape(record.metadata[column])}**"
+                for column in DETAIL_COLUMNS
+                if record.metadata.get(column)
+            ]
             st.markdown(" · ".join(details))
             if match.resolution and match.confident:
                 st.success(f"**Resolution:** {escape(match.resolution)}", icon=":material/task_alt:")
@@ -41,8 +44,10 @@ def ticket_card(match: TicketMatch, lookup: Lookup, *, best: bool) -> None:
             st.markdown(f"**Why:** {escape(match.reason)}")
             evidence = match.evidence
             if evidence.codes:
-                st.markdown("Error code " + ", ".join(f"<mark>{escape(code)}</mark>" for code in evidence.codes),
-                            unsafe_allow_html=True)
+                st.markdown(
+                    "Error code " + ", ".join(f"<mark>{escape(code)}</mark>" for code in evidence.codes),
+                    unsafe_allow_html=True,
+                )
             if evidence.shared_terms:
                 more = len(evidence.shared_terms) - SHOWN_TERMS
                 shown = ", ".join(evidence.shared_terms[:SHOWN_TERMS]) + (f" … and {more} more" if more > 0 else "")
@@ -50,8 +55,9 @@ def ticket_card(match: TicketMatch, lookup: Lookup, *, best: bool) -> None:
             st.caption(hit_score_text(match.hit))
         opener = ui.OPEN_LABEL.get(record.source_kind)
         if opener and st.toggle(opener, key=f"lookup_open_{record.id}"):
-            ui.asset_picture(match.hit, asset_view(record, max_file_bytes=ui.limits().max_bytes),
-                             key=f"lookup_{record.id}")
+            ui.asset_picture(
+                match.hit, asset_view(record, max_file_bytes=ui.limits().max_bytes), key=f"lookup_{record.id}"
+            )
         with st.expander("Ticket screenshot text, shared words marked"):
             st.markdown(to_html(highlight(record.ocr_text, lookup.query_text)), unsafe_allow_html=True)
 
@@ -65,10 +71,17 @@ with ui.guard("looking up the screenshot"):
     with st.form("lookup_form"):
         upload_column, note_column = st.columns([3, 2])
         with upload_column:
-            upload = ui.image_uploader("Customer's screenshot", "lookup_screenshot",
-                                       help="Drag it here or browse; save a pasted image to a file first.")
-        note = note_column.text_area("Note (optional)", key="lookup_note", height=110,
-                                     placeholder="What the customer wrote, an error code they quoted…")
+            upload = ui.image_uploader(
+                "Customer's screenshot",
+                "lookup_screenshot",
+                help="Drag it here or browse; save a pasted image to a file first.",
+            )
+        note = note_column.text_area(
+            "Note (optional)",
+            key="lookup_note",
+            height=110,
+            placeholder="What the customer wrote, an error code they quoted…",
+        )
         submitted = st.form_submit_button("Find matching tickets", type="primary", icon=":material/search:")
 
     with st.expander("How a confident match is decided"):
@@ -83,12 +96,17 @@ with ui.guard("looking up the screenshot"):
             st.warning("Add the customer's screenshot first.")
         else:
             screenshot = check_upload(upload.name, upload.getvalue(), ui.limits())
-            with ui.audited(Action.SEARCH, user, page="lookup", query=logged_query(note),
-                            image=screenshot.sha256) as outcome:
+            with ui.audited(
+                Action.SEARCH, user, page="lookup", query=logged_query(note), image=screenshot.sha256
+            ) as outcome:
                 ui.spend_model_calls(image=True, rerank=rerank)
                 lookup = lookup_tickets(
-                    services.searcher(), image=screenshot.image, note=note,
-                    alpha=settings.alpha, rerank=rerank, min_probability=threshold,
+                    services.searcher(),
+                    image=screenshot.image,
+                    note=note,
+                    alpha=settings.alpha,
+                    rerank=rerank,
+                    min_probability=threshold,
                 )
                 outcome["results"] = len(lookup.matches)
             st.session_state["lookup_result"] = {"image": upload.getvalue(), "lookup": lookup}
@@ -108,8 +126,10 @@ with ui.guard("looking up the screenshot"):
                 st.markdown("Error codes: " + ", ".join(f"**{escape(code)}**" for code in lookup.query_codes))
         with matches_column:
             if lookup.best is None:
-                st.warning("**No confident match.** No past ticket passes the cutoff; treat this as a new problem.",
-                           icon=":material/help:")
+                st.warning(
+                    "**No confident match.** No past ticket passes the cutoff; treat this as a new problem.",
+                    icon=":material/help:",
+                )
             for index, match in enumerate(lookup.confident):
                 ticket_card(match, lookup, best=index == 0)
             unsure = [match for match in lookup.matches if not match.confident]

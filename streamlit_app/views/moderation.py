@@ -4,13 +4,13 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from pipeline.auth import AuthMode, Permission
-from pipeline.highlight import escape
+from pipeline.access.auth import AuthMode, Permission
 from pipeline.moderation.desk import ReviewDesk
 from pipeline.moderation.library import reference_thumbnails
 from pipeline.moderation.matching import Match
 from pipeline.moderation.queue import OPEN_STATES, TRANSITIONS, QueueItem, State, iso_time
 from pipeline.moderation.services import Moderation, build_moderation
+from pipeline.search.highlight import escape
 from streamlit_app import ui
 
 ALL = "all"

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from pipeline.errors import BadInput
-from pipeline.results import clock
+from pipeline.formatting import clock
 
 VIDEO_MIME_BY_SUFFIX = {
     ".mp4": "video/mp4",
@@ -58,7 +58,7 @@ class VideoFile:
         self.name = name
         self.cut_short_at: float | None = None
         try:
-            self._container = av.open(str(source) if isinstance(source, Path) else io.BytesIO(source))
+            self._container = av.open(str(source) if isinstance(source, Path) else io.BytesIO(source), mode="r")
         except (av.FFmpegError, ValueError, OSError) as error:
             raise BadInput(name, f"not a video that can be decoded ({_message(error)})") from error
         demuxer = self._container.format.name
@@ -84,6 +84,7 @@ class VideoFile:
         """
         stream = self._stream
         start = stream.start_time or 0
+        time_base = stream.time_base or Fraction(1, 90_000)  # a demuxer always sets it; 90 kHz is MPEG's clock
         interval = Fraction(1 / fps).limit_denominator(1000)
         due = Fraction(0)
         last: np.ndarray | None = None
@@ -93,7 +94,7 @@ class VideoFile:
             for frame in self._container.decode(stream):
                 if frame.pts is None or frame.pts < start:  # no time, or decoder preroll that is never shown
                     continue
-                position = (frame.pts - start) * stream.time_base
+                position = (frame.pts - start) * time_base
                 seconds = float(position)
                 thumbnail = _thumbnail(frame) if scene_threshold > 0 else None
                 cut = last is not None and thumbnail is not None and _difference(last, thumbnail) >= scene_threshold

@@ -13,23 +13,20 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pipeline.auth import User
-from pipeline.errors import StoreError
-from pipeline.results import safe_cell
+from pipeline.access.auth import User
+from pipeline.formatting import safe_cell
+from pipeline.sqlite import Database
 
 AUDIT_FILE = "audit.sqlite"
 LOGGED_QUERY_CHARS = 200  # enough to see what was asked; the log is not a copy of every long query
-BUSY_TIMEOUT_S = 10.0
 SCHEMA_VERSION = 1
 SCHEMA = (
     """CREATE TABLE events (
@@ -93,13 +90,13 @@ class AuditLog:
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         self.path = path
         self.clock = clock
-        self._create()
+        self._db = Database(path, name="audit log", schema=SCHEMA, version=SCHEMA_VERSION)
 
     def record(
         self, action: Action, *, user: User | None = None, actor: str = "", outcome: Outcome = Outcome.OK, **detail: Any
     ) -> None:
         """One event by `user` (or, before anyone is signed in, the name given as `actor`)."""
-        with self._connection() as db:
+        with self._db.connect() as db:
             db.execute(
                 "INSERT INTO events (at, actor, role, action, outcome, detail) VALUES (?, ?, ?, ?, ?, ?)",
                 (
@@ -124,46 +121,16 @@ class AuditLog:
             conditions.append("actor = ?")
             parameters.append(actor)
         bound = f" LIMIT {int(limit)}" if limit is not None else ""
-        with self._connection() as db:
+        with self._db.connect() as db:
             rows = db.execute(
                 f"SELECT id, at, actor, role, action, outcome, detail FROM events WHERE {' AND '.join(conditions)} "
                 f"ORDER BY id DESC{bound}",
                 parameters,
             ).fetchall()
-        return [AuditEvent(row[0], row[1], row[2], row[3], Action(row[4]), Outcome(row[5]), json.loads(row[6]))
-                for row in rows]
-
-    def _create(self) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise StoreError(f"cannot create the folder of the audit log {self.path}: {error}") from error
-        with self._connection() as db:
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("BEGIN IMMEDIATE")
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0:
-                for statement in SCHEMA:
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            db.execute("COMMIT")
-            if version not in (0, SCHEMA_VERSION):
-                raise StoreError(f"the audit log {self.path} has schema version {version}; this vlsearch reads "
-                                 f"version {SCHEMA_VERSION}")
-
-    @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        try:
-            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        except sqlite3.Error as error:
-            raise StoreError(f"cannot open the audit log {self.path}: {error}") from error
-        try:
-            db.execute("PRAGMA synchronous = FULL")
-            yield db
-        except sqlite3.Error as error:
-            raise StoreError(f"audit log {self.path}: {error}") from error
-        finally:
-            db.close()
+        return [
+            AuditEvent(row[0], row[1], row[2], row[3], Action(row[4]), Outcome(row[5]), json.loads(row[6]))
+            for row in rows
+        ]
 
 
 def events_csv(events: list[AuditEvent]) -> bytes:
@@ -173,8 +140,20 @@ def events_csv(events: list[AuditEvent]) -> bytes:
     writer.writerow(CSV_COLUMNS)
     for event in events:
         detail = json.dumps(event.detail, ensure_ascii=False)
-        writer.writerow([safe_cell(value) for value in (
-            event.id, event.time, event.actor, event.role, event.action.value, event.outcome.value, detail)])
+        writer.writerow(
+            [
+                safe_cell(value)
+                for value in (
+                    event.id,
+                    event.time,
+                    event.actor,
+                    event.role,
+                    event.action.value,
+                    event.outcome.value,
+                    detail,
+                )
+            ]
+        )
     return buffer.getvalue().encode("utf-8-sig")
 
 

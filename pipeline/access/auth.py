@@ -27,7 +27,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from pipeline.config import Settings
-from pipeline.errors import BadInput, VlsearchError
+from pipeline.errors import AuthNotConfigured, BadInput, PermissionDenied, SignInFailed
 
 USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 MIN_PASSWORD_CHARS = 8
@@ -75,33 +75,11 @@ class User:
         return permission in PERMISSIONS[self.role]
 
 
-class PermissionDenied(VlsearchError):
-    """The signed-in user's role does not allow the action."""
-
-    def __init__(self, user: User | None, permission: Permission) -> None:
-        roles = " or ".join(role.value for role in Role if permission in PERMISSIONS[role])
-        who = "nobody is signed in" if user is None else f"{user.name} is {user.role}"
-        super().__init__(f"not allowed to {permission}: {who}, and it needs the {roles} role")
-        self.user = user
-        self.permission = permission
-
-
-class SignInFailed(VlsearchError):
-    """Wrong name or password, or the name is locked out for a while; `retry_after_s` > 0 when locked."""
-
-    def __init__(self, message: str, retry_after_s: float = 0.0) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
-
-
-class AuthNotConfigured(VlsearchError):
-    """No way to sign in is set up, and running open was not asked for."""
-
-
 def require(user: User | None, permission: Permission) -> User:
     """The user, when their role allows `permission`; PermissionDenied otherwise (also for nobody signed in)."""
     if user is None or not user.may(permission):
-        raise PermissionDenied(user, permission)
+        who = "nobody is signed in" if user is None else f"{user.name} is {user.role}"
+        raise PermissionDenied(who, permission, [role.value for role in Role if permission in PERMISSIONS[role]])
     return user
 
 
@@ -143,8 +121,10 @@ class Account:
 
 def check_name(name: str, source: str | None = None) -> str:
     if not USER_NAME.fullmatch(name):
-        raise BadInput(source or f"user name {name!r}",
-                       "use 1-64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit")
+        raise BadInput(
+            source or f"user name {name!r}",
+            "use 1-64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit",
+        )
     return name
 
 

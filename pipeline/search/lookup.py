@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from pipeline.highlight import terms
 from pipeline.records import AssetRecord, Hit
+from pipeline.search.highlight import terms
 from pipeline.search.searcher import Searcher
 
 TICKET_COLUMN = "ticket_id"
@@ -146,7 +146,12 @@ def lookup_tickets(
     """Search past tickets with the screenshot (and the agent's note) and judge each hit."""
     if TICKET_COLUMN not in searcher.store.metadata_columns():
         return Lookup(
-            ocr_text="", query_text="", query_codes=[], matches=[], rule="keyword", threshold=min_probability,
+            ocr_text="",
+            query_text="",
+            query_codes=[],
+            matches=[],
+            rule="keyword",
+            threshold=min_probability,
             notices=[f"this collection has no tickets: ingest a manifest with a {TICKET_COLUMN} column"],
         )
     result = searcher.search(

@@ -9,50 +9,21 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import PurePosixPath
 from typing import Any
-from urllib.parse import urlsplit
 
+from pipeline.formatting import clock, file_name, safe_cell
 from pipeline.records import AssetRecord, Hit, Scores, SourceKind, TimeWindow
 
 SCORE_COLUMNS = ("fused", "bm25", "vector_distance", "rerank")
 # source, page and window come last so that readers of the older columns by position are unaffected.
 BASE_COLUMNS = ("rank", "id", "uri", *SCORE_COLUMNS, "caption", "ocr_text", "source", "page", "window")
 MISSING = "(none)"
-# Spreadsheets run cells starting with these as formulas; OCR text from customers is untrusted.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def file_name(uri: str) -> str:
-    """The last part of a path or URL ("manual.pdf"), without a URL's query or fragment."""
-    path = urlsplit(uri).path if is_url(uri) else uri
-    return PurePosixPath(path.rstrip("/")).name or uri
-
-
-def is_url(uri: str) -> bool:
-    return urlsplit(uri).scheme in ("http", "https")
-
-
-def whole_seconds(seconds: float, *, round_up: bool = False, step: int = 1) -> int:
-    """Seconds (or 1/step seconds) rounded down, or up; what labels and the app's player seek to."""
-    # Timestamps are milliseconds: rounding there first keeps float noise (85.99999999) from moving a second.
-    exact = round(seconds * step, 3)
-    return math.ceil(exact) if round_up else math.floor(exact)
-
-
-def clock(seconds: float, *, tenths: bool = False, round_up: bool = False) -> str:
-    """HH:MM:SS (HH:MM:SS.s with tenths), rounded down unless round_up."""
-    step = 10 if tenths else 1
-    whole, part = divmod(whole_seconds(seconds, round_up=round_up, step=step), step)
-    text = f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
-    return f"{text}.{part}" if tenths else text
 
 
 def window_label(window: TimeWindow) -> str:
-    """"00:01:23–00:01:26": the start rounded down and the end rounded up, so the label covers the window.
+    """ "00:01:23–00:01:26": the start rounded down and the end rounded up, so the label covers the window.
 
     Whole seconds are what a player seeks to; tenths are shown only for a window under a second,
     which whole seconds would blur.
@@ -67,7 +38,7 @@ def window_text(window: TimeWindow) -> str:
 
 
 def record_label(record: AssetRecord) -> str:
-    """"manual.pdf, page 3", "clip.mp4, 00:01:23" (the frame's time) or the file name."""
+    """ "manual.pdf, page 3", "clip.mp4, 00:01:23" (the frame's time) or the file name."""
     if record.source_kind == SourceKind.PDF_PAGE and record.page is not None:
         return f"{file_name(record.parent_uri or record.uri)}, page {record.page}"
     if record.source_kind == SourceKind.VIDEO_FRAME and record.timestamp_s is not None:
@@ -125,8 +96,12 @@ def results_csv(hits: Sequence[Hit]) -> bytes:
 
 def score_text(scores: Scores) -> str:
     """All four scores on one line, "—" where that side did not score the hit."""
-    figures = {"fused": scores.fused, "bm25": scores.bm25, "vector distance": scores.vector_distance,
-               "rerank": scores.rerank}
+    figures = {
+        "fused": scores.fused,
+        "bm25": scores.bm25,
+        "vector distance": scores.vector_distance,
+        "rerank": scores.rerank,
+    }
     return " · ".join(f"{name} {'—' if value is None else f'{value:.3f}'}" for name, value in figures.items())
 
 
@@ -140,10 +115,3 @@ def facet_counts(hits: Sequence[Hit], column: str) -> list[tuple[str, int]]:
     """How many hits carry each value of a metadata column, most frequent first (MISSING last among equals)."""
     counts = Counter(hit.record.metadata.get(column) or MISSING for hit in hits)
     return sorted(counts.items(), key=lambda item: (-item[1], item[0] == MISSING, item[0]))
-
-
-def safe_cell(value: Any) -> Any:
-    """A CSV cell a spreadsheet shows as text: formula-like strings get a leading quote, None is empty."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return "" if value is None else value

@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from functools import partial
 from itertools import islice
@@ -23,16 +23,16 @@ from PIL import Image
 
 from pipeline.config import Settings
 from pipeline.errors import BadInput, VlsearchError
-from pipeline.fetch import UrlPolicy, fetch_url
-from pipeline.images import DecodedImage, decode_image, pdq_hash, read_image_file, thumbnail_jpeg
+from pipeline.formatting import clock
+from pipeline.images import DecodedImage, ImageLimits, decode_image, pdq_hash, read_image_file, thumbnail_jpeg
+from pipeline.ingest.fetch import UrlPolicy, fetch_url
+from pipeline.ingest.pdf import PdfFile, is_pdf
+from pipeline.ingest.sources import Collected, SourceItem
+from pipeline.ingest.video import VIDEO_MIME_BY_SUFFIX, VideoFile, sniff_video
 from pipeline.models import Captioner, Embedder
 from pipeline.ocr import OcrEngine
-from pipeline.pdf import PdfFile, is_pdf
 from pipeline.records import AssetRecord, SourceKind, Vector, asset_id
-from pipeline.results import clock
-from pipeline.sources import Collected, SourceItem
 from pipeline.store.base import Store, StoredAsset
-from pipeline.video import VIDEO_MIME_BY_SUFFIX, VideoFile, sniff_video
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +68,6 @@ class IngestReport:
 
     def summary(self) -> dict[str, int]:
         return {outcome.value: self.count(outcome) for outcome in Outcome}
-
-
-@dataclass(frozen=True)
-class ImageLimits:
-    max_bytes: int
-    max_pixels: int
-    thumbnail_px: int = 256
 
 
 @dataclass(frozen=True)
@@ -248,7 +241,7 @@ class Ingestor:
 
     # expanding items into parts -------------------------------------------------------------
 
-    def _parts(self, items: Sequence[SourceItem], tally: _Tally, expanded: list[_Document]) -> Iterator[_Part]:
+    def _parts(self, items: Sequence[SourceItem], tally: _Tally, expanded: list[_Document]) -> Generator[_Part]:
         for item in items:
             try:
                 source = self._read(item)
@@ -257,8 +250,14 @@ class Ingestor:
                 continue
             if isinstance(source, DecodedImage):
                 yield _Part(
-                    item=item, source=item.origin, uri=item.uri, sha256=source.sha256, id=asset_id(source.sha256),
-                    kind=SourceKind.IMAGE, mime=source.mime, load=partial(_Content, source.image),
+                    item=item,
+                    source=item.origin,
+                    uri=item.uri,
+                    sha256=source.sha256,
+                    id=asset_id(source.sha256),
+                    kind=SourceKind.IMAGE,
+                    mime=source.mime,
+                    load=partial(_Content, source.image),
                 )
             elif source.kind == SourceKind.PDF_PAGE:
                 yield from self._pdf_parts(item, source, _Slots(tally), expanded)
@@ -311,9 +310,16 @@ class Ingestor:
         try:
             for number in range(1, pages + 1):
                 part = _Part(
-                    item=item, source=f"{item.origin} page {number}", uri=f"{item.uri}#page={number}",
-                    sha256=source.sha256, id=asset_id(source.sha256, f"page={number}"), kind=SourceKind.PDF_PAGE,
-                    mime=source.mime, load=partial(self._read_page, pdf, number), document=document, page=number,
+                    item=item,
+                    source=f"{item.origin} page {number}",
+                    uri=f"{item.uri}#page={number}",
+                    sha256=source.sha256,
+                    id=asset_id(source.sha256, f"page={number}"),
+                    kind=SourceKind.PDF_PAGE,
+                    mime=source.mime,
+                    load=partial(self._read_page, pdf, number),
+                    document=document,
+                    page=number,
                 )
                 document.produced.add(part.id)
                 yield part
@@ -346,17 +352,25 @@ class Ingestor:
         with video:
             try:
                 frames = video.frames(
-                    fps=media.video_fps, scene_threshold=media.video_scene_threshold,
-                    max_frames=media.video_max_frames, max_pixels=self.limits.max_pixels,
+                    fps=media.video_fps,
+                    scene_threshold=media.video_scene_threshold,
+                    max_frames=media.video_max_frames,
+                    max_pixels=self.limits.max_pixels,
                 )
                 for frame in frames:
                     slots.expect(len(document.produced) + 1)
                     second = frame.timestamp_s
                     part = _Part(
-                        item=item, source=f"{item.origin} at {clock(second)}", uri=f"{item.uri}#t={second:.3f}",
-                        sha256=source.sha256, id=asset_id(source.sha256, f"t={second:.3f}"),
-                        kind=SourceKind.VIDEO_FRAME, mime=source.mime, load=partial(_Content, frame.image),
-                        document=document, timestamp_s=second,
+                        item=item,
+                        source=f"{item.origin} at {clock(second)}",
+                        uri=f"{item.uri}#t={second:.3f}",
+                        sha256=source.sha256,
+                        id=asset_id(source.sha256, f"t={second:.3f}"),
+                        kind=SourceKind.VIDEO_FRAME,
+                        mime=source.mime,
+                        load=partial(_Content, frame.image),
+                        document=document,
+                        timestamp_s=second,
                     )
                     document.produced.add(part.id)
                     yield part
@@ -472,7 +486,7 @@ class Ingestor:
                 _retry_later(w.part)
                 done(ItemResult(w.part.source, Outcome.FAILED, f"model inference failed: {error}"))
             return []
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         return [
             self._record(w, content, text, caption, vector, now)
             for (w, content, text), caption, vector in zip(read, captions, vectors)

@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from pipeline.errors import BadInput
-from pipeline.fetch import ALLOWED_SCHEMES
+from pipeline.ingest.fetch import ALLOWED_SCHEMES
 from pipeline.store.base import RESERVED_NAMES
 
 COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -56,7 +56,9 @@ def collect(inputs: Sequence[str | Path], manifest: Path | None = None) -> Colle
         path = Path(given)
         if path.is_dir():
             collected.items.extend(
-                SourceItem(uri=str(file.resolve()), origin=str(file)) for file in sorted(path.rglob("*")) if file.is_file()
+                SourceItem(uri=str(file.resolve()), origin=str(file))
+                for file in sorted(path.rglob("*"))
+                if file.is_file()
             )
         elif path.exists():
             collected.items.append(SourceItem(uri=str(path.resolve()), origin=str(path)))

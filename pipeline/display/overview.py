@@ -18,7 +18,7 @@ MODE_MEANINGS = {
     "ocr+keyword": "No captions and no vectors: assets are found by the text OCR reads in them (BM25), and an "
     "image query matches by the text read from it. Photos without text are only found through their metadata.",
 }
-INGEST_COMMAND = "python -m pipeline ingest --manifest samples/manifest.jsonl"
+INGEST_COMMAND = "vlsearch ingest --manifest samples/manifest.jsonl"
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class Overview:
     rerank_available: bool
     notices: list[str]
     metadata_columns: list[str]
+    data_dir: str
 
 
 def collection_overview(services: Services) -> Overview:
@@ -41,17 +42,18 @@ def collection_overview(services: Services) -> Overview:
     stats = services.store.stats()
     mode = services.models.mode
     return Overview(
-        count=int(stats["count"]),
+        count=stats.count,
         engine=ENGINE_NAMES.get(services.store.engine, services.store.engine),
         engine_kind=ENGINE_KINDS.get(services.store.engine, ""),
-        location=str(stats.get("location", "")),
-        with_vector=int(stats.get("with_vector", 0)),
-        with_caption=int(stats.get("with_caption", 0)),
+        location=stats.location,
+        with_vector=stats.with_vector,
+        with_caption=stats.with_caption,
         mode=MODE_NAMES.get(mode, mode),
         mode_meaning=MODE_MEANINGS.get(mode, ""),
         rerank_available=services.models.reranker is not None,
-        notices=list(services.models.notices),
-        metadata_columns=services.store.metadata_columns(),
+        notices=[*services.settings.earlier_version_notices(), *services.models.notices],
+        metadata_columns=stats.metadata_columns,
+        data_dir=str(services.settings.data_dir),
     )
 
 

@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline.errors import BadInput
-from pipeline.images import DecodedImage, decode_image
-from pipeline.ingest import ImageLimits
-from pipeline.sources import Collected, SourceItem
+from pipeline.images import DecodedImage, ImageLimits, decode_image
+from pipeline.ingest.sources import Collected, SourceItem
 
 UPLOADS_FOLDER = "uploads"  # under the data dir
 UPLOAD_TYPES = ("jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff")

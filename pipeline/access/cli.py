@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from pipeline.auth import Role, UsersFile, parse_role
+from pipeline.access.auth import Role, UsersFile, parse_role
 from pipeline.config import Settings
 from pipeline.errors import VlsearchError
 

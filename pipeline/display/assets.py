@@ -11,10 +11,11 @@ from pathlib import Path
 
 from PIL import Image
 
+from pipeline.display.results import hit_label
 from pipeline.errors import BadInput
-from pipeline.pdf import render_page
+from pipeline.formatting import clock, file_name, is_url, whole_seconds
+from pipeline.ingest.pdf import render_page
 from pipeline.records import AssetRecord, Hit, SourceKind
-from pipeline.results import clock, file_name, hit_label, is_url, whole_seconds
 from pipeline.search.rerank import document_image
 
 PAGE_MAX_SIDE = 1600  # a page shown large: body text readable, the image still quick to send
@@ -55,8 +56,12 @@ def parent_of(record: AssetRecord) -> Parent | None:
         return None
     uri = record.parent_uri
     name = file_name(uri)
-    parent = Parent(uri=uri, name=name, kind=record.source_kind,
-                    mime=mimetypes.guess_type(name)[0] or DEFAULT_MIME[record.source_kind])
+    parent = Parent(
+        uri=uri,
+        name=name,
+        kind=record.source_kind,
+        mime=mimetypes.guess_type(name)[0] or DEFAULT_MIME[record.source_kind],
+    )
     if is_url(uri):
         return replace(parent, url=uri)
     path = Path(uri)
@@ -64,10 +69,13 @@ def parent_of(record: AssetRecord) -> Parent | None:
         return replace(parent, problem=f"{uri} is not readable on this server (moved or deleted since ingest)")
     size = path.stat().st_size
     if record.source_kind == SourceKind.VIDEO_FRAME and size > PLAYER_MAX_BYTES:
-        return replace(parent, problem=(
-            f"{name} is {size / 1024**2:,.0f} MB: the app plays videos up to {PLAYER_MAX_BYTES / 1024**2:,.0f} MB, "
-            f"open {uri} in a player instead"
-        ))
+        return replace(
+            parent,
+            problem=(
+                f"{name} is {size / 1024**2:,.0f} MB: the app plays videos up to {PLAYER_MAX_BYTES / 1024**2:,.0f} MB, "
+                f"open {uri} in a player instead"
+            ),
+        )
     return replace(parent, path=path)
 
 
@@ -86,8 +94,9 @@ def asset_view(record: AssetRecord, *, max_file_bytes: int, page_max_side: int =
         except BadInput as error:  # changed since ingest: the thumbnail still shows what was indexed
             parent = replace(parent, path=None, problem=str(error))
     image = document_image(record, max_file_bytes)
-    original = record.source_kind == SourceKind.IMAGE and image is not None and image.size == (
-        record.width, record.height)
+    original = (
+        record.source_kind == SourceKind.IMAGE and image is not None and image.size == (record.width, record.height)
+    )
     if original:
         note = "original"
     elif parent is not None and parent.url is not None:

@@ -37,12 +37,11 @@ import numpy as np
 from PIL import Image
 
 from pipeline.errors import BadInput
-from pipeline.feedback import Vote
-from pipeline.images import read_image_file
-from pipeline.ingest import ImageLimits
+from pipeline.images import ImageLimits, read_image_file
 from pipeline.models import Embedder, Query, Vectors
 from pipeline.ocr import OcrEngine
 from pipeline.records import AssetRecord, asset_id
+from pipeline.search.feedback import Vote
 from pipeline.search.searcher import Searcher
 from pipeline.store.base import Fusion, Store
 from pipeline.store.filter_builder import quote
@@ -330,10 +329,7 @@ def parse_fusions(text: str) -> list[Fusion]:
 
 def config_grid(alphas: Sequence[float], fusions: Sequence[Fusion], reranks: Sequence[bool]) -> list[Config]:
     """Every combination, rerank off before on, then by fusion, then by alpha."""
-    return [
-        Config(alpha, fusion, rerank)
-        for rerank, fusion, alpha in itertools.product(reranks, fusions, alphas)
-    ]
+    return [Config(alpha, fusion, rerank) for rerank, fusion, alpha in itertools.product(reranks, fusions, alphas)]
 
 
 def evaluate(

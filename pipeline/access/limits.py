@@ -1,6 +1,6 @@
 """Limits on what one request or one app session may ask for, each refused with a message that names the limit
 and the setting that raises it. Upload size and image pixels are checked where files are decoded
-(pipeline/images.py, pipeline/uploads.py); query length and result count here, for the CLI and the app alike."""
+(pipeline/images.py, pipeline/ingest/uploads.py); query length and result count here, for the CLI and the app alike."""
 
 from __future__ import annotations
 
@@ -9,15 +9,7 @@ from collections import deque
 from collections.abc import Callable
 
 from pipeline.config import Settings
-from pipeline.errors import BadInput, VlsearchError
-
-
-class LimitReached(VlsearchError):
-    """A per-session allowance is used up; `retry_after_s` says when the next call fits."""
-
-    def __init__(self, message: str, retry_after_s: float) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
+from pipeline.errors import BadInput, LimitReached
 
 
 def check_query_text(text: str | None, max_chars: int) -> None:

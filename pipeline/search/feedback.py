@@ -12,14 +12,12 @@ an `eval` command or a notebook to read:
 from __future__ import annotations
 
 import hashlib
-import sqlite3
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.errors import BadInput, StoreError
+from pipeline.errors import BadInput
+from pipeline.sqlite import Database
 
 FEEDBACK_FILE = "feedback.sqlite"
 SCHEMA_VERSION = 1
@@ -54,13 +52,7 @@ class FeedbackLog:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise StoreError(f"cannot create the folder of the feedback log {path}: {error}") from error
-        with self._connection() as connection:
-            connection.execute(_SCHEMA)
-            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._db = Database(path, name="feedback log", schema=(_SCHEMA,), version=SCHEMA_VERSION)
 
     def record(self, *, query_text: str, query_image_sha: str, asset_id: str, vote: int) -> None:
         """Store a vote (+1 or -1), replacing any earlier vote on the same query and asset."""
@@ -68,17 +60,17 @@ class FeedbackLog:
             raise BadInput("vote", f"{vote} is not +1 (relevant) or -1 (not relevant)")
         if not query_text.strip() and not query_image_sha:
             raise BadInput("vote", "a vote needs the query it judges (text or image)")
-        with self._connection() as connection:
+        with self._db.connect() as connection:
             connection.execute(
                 "INSERT INTO feedback (query_text, query_image_sha, asset_id, vote, voted_at) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (query_text, query_image_sha, asset_id) "
                 "DO UPDATE SET vote = excluded.vote, voted_at = excluded.voted_at",
-                (query_text.strip(), query_image_sha, asset_id, vote, datetime.now(timezone.utc).isoformat()),
+                (query_text.strip(), query_image_sha, asset_id, vote, datetime.now(UTC).isoformat()),
             )
 
     def votes_for(self, *, query_text: str, query_image_sha: str) -> dict[str, int]:
         """asset id -> vote for one query, to show the votes already given."""
-        with self._connection() as connection:
+        with self._db.connect() as connection:
             rows = connection.execute(
                 "SELECT asset_id, vote FROM feedback WHERE query_text = ? AND query_image_sha = ?",
                 (query_text.strip(), query_image_sha),
@@ -87,16 +79,8 @@ class FeedbackLog:
 
     def votes(self) -> list[Vote]:
         """Every vote, oldest first."""
-        with self._connection() as connection:
+        with self._db.connect() as connection:
             rows = connection.execute(
                 "SELECT query_text, query_image_sha, asset_id, vote, voted_at FROM feedback ORDER BY voted_at"
             ).fetchall()
         return [Vote(text, sha, asset, vote, datetime.fromisoformat(at)) for text, sha, asset, vote, at in rows]
-
-    @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        try:
-            with closing(sqlite3.connect(self.path, timeout=10)) as connection, connection:
-                yield connection
-        except sqlite3.Error as error:
-            raise StoreError(f"the feedback log at {self.path} failed: {error}") from error

@@ -1,0 +1,1 @@
+"""Access: roles and sign-in, API tokens, the audit log, per-user limits."""

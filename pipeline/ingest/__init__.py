@@ -1,0 +1,1 @@
+"""Ingest: sources (folders, manifests, URLs, PDFs, videos, uploads) read, enriched and stored."""
