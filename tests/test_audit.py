@@ -65,6 +65,24 @@ def test_the_log_is_append_only_even_for_someone_with_the_file(audit):
     assert [event.actor for event in AuditLog(audit.path).events()] == ["ann"]  # reopening keeps it
 
 
+def test_replace_into_cannot_rewrite_an_event(audit):
+    """REPLACE deletes the old row without firing DELETE triggers; inserting over a used id is refused instead."""
+    audit.record(Action.SEARCH, user=ANN, query="invoice")
+    audit.record(Action.SIGN_OUT, user=ANN)
+    rewrite = (
+        "REPLACE INTO events (id, at, actor, role, action, outcome, detail{}) "
+        "SELECT id, at, 'nobody', role, action, outcome, detail{} FROM events WHERE id = 1"
+    )
+    with sqlite3.connect(audit.path) as db:
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            db.execute(rewrite.format("", ""))
+        # even with the head hash as prev_hash, so that the row would link to the chain
+        with pytest.raises(sqlite3.IntegrityError, match="append-only: a row id cannot be written again"):
+            db.execute(rewrite.format(", prev_hash", ", (SELECT hash FROM events WHERE id = 2)"))
+    assert [event.actor for event in audit.events()] == ["ann", "ann"]
+    assert audit.verify().intact
+
+
 def test_long_queries_are_cut_in_the_log():
     assert logged_query("  short  ") == "short"
     cut = logged_query("x" * 5000)

@@ -177,6 +177,47 @@ def test_the_audit_log_is_append_only(queue):
     assert [entry.to_state for entry in queue.audit_log()] == [State.REMOVED]
 
 
+def test_replace_into_cannot_rewrite_a_decision(queue):
+    item_id = enqueue(queue)
+    queue.decide(item_id, "escalated", "alice")
+    queue.decide(item_id, "removed", "senior", "fake")
+    rewrite = (
+        "REPLACE INTO audit_log (id, item_id, at, reviewer, from_state, to_state, note{}) "
+        "SELECT id, item_id, at, 'bob', from_state, 'approved', note{} FROM audit_log WHERE id = 2"
+    )
+    with sqlite3.connect(queue.path) as db:
+        for columns, values in (("", ""), (", prev_hash", ", hash")):  # the second links to the head
+            with pytest.raises(sqlite3.DatabaseError, match="append-only|legal move"):
+                db.execute(rewrite.format(columns, values))
+    assert [(entry.reviewer, entry.to_state) for entry in queue.audit_log()] == [
+        ("alice", State.ESCALATED),
+        ("senior", State.REMOVED),
+    ]
+
+
+def test_the_state_of_an_item_changes_only_with_its_audit_row(queue):
+    """Plain SQL on the file cannot decide an item, re-queue it or make it vanish without the history showing."""
+    decided, pending = enqueue(queue, 1), enqueue(queue, 2)
+    queue.decide(decided, "removed", "alice", "fake")
+    with sqlite3.connect(queue.path) as db:  # foreign keys off, as in the sqlite3 shell
+        attempts = {
+            f"UPDATE items SET state = 'approved' WHERE id = {pending}": "items.state changes only by a decision",
+            f"UPDATE items SET state = 'pending' WHERE id = {decided}": "items.state changes only by a decision",
+            f"REPLACE INTO items SELECT * FROM items WHERE id = {decided}": "an item is queued once",
+            "INSERT INTO items (sha256, uri, thumbnail, category, matches, state, created_at) "
+            "VALUES ('ff', '/x.jpg', x'00', 'spam', '[]', 'approved', 0)": "an item is queued once, as pending",
+            f"DELETE FROM items WHERE id = {decided}": "an item with decisions cannot be deleted",
+            "INSERT INTO audit_log (item_id, at, reviewer, from_state, to_state) "
+            f"VALUES ({decided}, 0, 'bob', 'removed', 'approved')": "a decision must be a legal move",
+        }
+        for statement, refusal in attempts.items():
+            with pytest.raises(sqlite3.DatabaseError, match=refusal):
+                db.execute(statement)
+    assert [(item.id, item.state) for item in queue.items()] == [(decided, State.REMOVED), (pending, State.PENDING)]
+    assert queue.decide(pending, "approved", "bob").state == State.APPROVED  # the real way still works
+    assert queue.verify().intact
+
+
 def test_a_failure_inside_a_decision_writes_neither_the_state_nor_the_audit_row(queue, monkeypatch):
     item_id = enqueue(queue)
     queue.claim(item_id, "alice")

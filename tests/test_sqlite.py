@@ -35,6 +35,29 @@ def test_another_schema_version_is_refused_naming_the_file(tmp_path: Path) -> No
         Database(tmp_path / "notes.sqlite", name="notes", schema=SCHEMA, version=1)
 
 
+def test_an_older_file_is_migrated_step_by_step_or_not_at_all(tmp_path: Path) -> None:
+    Database(tmp_path / "notes.sqlite", name="notes", schema=SCHEMA, version=1)
+
+    def add_tags(db: sqlite3.Connection) -> None:
+        db.execute("ALTER TABLE notes ADD COLUMN tags TEXT NOT NULL DEFAULT ''")
+
+    def broken(db: sqlite3.Connection) -> None:
+        db.execute("ALTER TABLE notes ADD COLUMN author TEXT")
+        db.execute("SELECT no_such_function()")
+
+    with pytest.raises(StoreError, match="no such function"):
+        Database(tmp_path / "notes.sqlite", name="notes", schema=SCHEMA, version=3, migrations={1: add_tags, 2: broken})
+    with sqlite3.connect(tmp_path / "notes.sqlite") as connection:  # the failed upgrade left version 1 as it was
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert [column[1] for column in connection.execute("PRAGMA table_info(notes)")] == ["id", "text"]
+    with pytest.raises(StoreError, match="has schema version 1; this vlsearch reads version 3"):
+        Database(tmp_path / "notes.sqlite", name="notes", schema=SCHEMA, version=3, migrations={2: broken})
+    Database(tmp_path / "notes.sqlite", name="notes", schema=SCHEMA, version=2, migrations={1: add_tags})
+    with sqlite3.connect(tmp_path / "notes.sqlite") as connection:
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert [column[1] for column in connection.execute("PRAGMA table_info(notes)")] == ["id", "text", "tags"]
+
+
 def test_a_failed_transaction_leaves_nothing_behind(tmp_path: Path) -> None:
     db = Database(tmp_path / "notes.sqlite", name="notes", schema=SCHEMA, version=1)
     with pytest.raises(StoreError, match=r"^notes .*notes.sqlite: NOT NULL constraint failed"):

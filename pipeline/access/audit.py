@@ -5,7 +5,8 @@ It is the one log an admin reads and exports. The moderation queue keeps, beside
 decision history (moderation.sqlite), because that row must be written in the same transaction as
 the item's new state; a decision made in the app is recorded here too, with the same item id and
 states, right after it commits. Same guarantees as the queue: WAL, synchronous=FULL, triggers that
-abort any UPDATE or DELETE, one connection per call (safe across threads and processes).
+abort any UPDATE, DELETE or REPLACE, one connection per call (safe across threads and processes), and a hash
+chain over the rows (pipeline.access.chain) so that an edit made past the triggers shows in `verify`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import csv
 import io
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -22,28 +23,29 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.access.auth import User
+from pipeline.access.chain import CHAIN_COLUMNS, ChainedTable, ChainReport
 from pipeline.formatting import safe_cell
 from pipeline.sqlite import Database
 
 AUDIT_FILE = "audit.sqlite"
 LOGGED_QUERY_CHARS = 200  # enough to see what was asked; the log is not a copy of every long query
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the hash chain (prev_hash, hash) and the trigger against REPLACE INTO
+EVENTS = ChainedTable("events", ("at", "actor", "role", "action", "outcome", "detail"), "the audit log")
 SCHEMA = (
-    """CREATE TABLE events (
+    f"""CREATE TABLE events (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         at REAL NOT NULL,
         actor TEXT NOT NULL,
         role TEXT NOT NULL,
         action TEXT NOT NULL,
         outcome TEXT NOT NULL,
-        detail TEXT NOT NULL
+        detail TEXT NOT NULL,
+        {", ".join(CHAIN_COLUMNS)}
     )""",
     "CREATE INDEX events_action ON events (action, id)",
-    """CREATE TRIGGER events_no_update BEFORE UPDATE ON events
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: rows cannot be changed'); END""",
-    """CREATE TRIGGER events_no_delete BEFORE DELETE ON events
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: rows cannot be deleted'); END""",
+    *EVENTS.triggers(),
 )
+MIGRATIONS = {1: EVENTS.add_chain}
 CSV_COLUMNS = ("id", "time", "actor", "role", "action", "outcome", "detail")
 
 
@@ -55,6 +57,8 @@ class Action(StrEnum):
     INGEST = "ingest"
     DECISION = "decision"
     DESTRUCTIVE = "destructive"
+    FEEDBACK = "feedback"
+    EXPORT = "export"
 
 
 class Outcome(StrEnum):
@@ -90,17 +94,17 @@ class AuditLog:
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         self.path = path
         self.clock = clock
-        self._db = Database(path, name="audit log", schema=SCHEMA, version=SCHEMA_VERSION)
+        self._db = Database(path, name="audit log", schema=SCHEMA, version=SCHEMA_VERSION, migrations=MIGRATIONS)
 
     def record(
         self, action: Action, *, user: User | None = None, actor: str = "", outcome: Outcome = Outcome.OK, **detail: Any
     ) -> None:
         """One event by `user` (or, before anyone is signed in, the name given as `actor`)."""
-        with self._db.connect() as db:
-            db.execute(
-                "INSERT INTO events (at, actor, role, action, outcome, detail) VALUES (?, ?, ?, ?, ?, ?)",
+        with self._db.transaction() as db:
+            EVENTS.append(
+                db,
                 (
-                    self.clock(),
+                    float(self.clock()),
                     user.name if user else actor,
                     user.role.value if user else "",
                     action.value,
@@ -108,6 +112,11 @@ class AuditLog:
                     json.dumps(detail, ensure_ascii=False, default=str),
                 ),
             )
+
+    def verify(self, expected_heads: Collection[str] = ()) -> ChainReport:
+        """Check the hash chain: the first row that was changed, removed or reordered, and the head hash."""
+        with self._db.connect() as db:
+            return EVENTS.verify(db, self.path, expected_heads)
 
     def events(
         self, *, action: Action | None = None, actor: str | None = None, limit: int | None = None

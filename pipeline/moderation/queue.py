@@ -3,7 +3,12 @@
 Guarantees, all from SQLite itself (WAL journal, synchronous=FULL, one connection per call):
 - a decision is one transaction: the item's new state and its audit row are written together
   or not at all, so a crash at any point leaves the previous state and no half decision;
-- the audit log is append-only: triggers abort any UPDATE or DELETE on it;
+- the audit log is append-only: triggers abort any UPDATE, DELETE or REPLACE on it, and its rows form a hash
+  chain (pipeline.access.chain), so an edit made past the triggers shows in `verify`;
+- items.state moves only by a decision, even for someone writing to the file with plain SQL: triggers
+  refuse an audit row that is not a legal transition from the item's current state, a state change that
+  is not the one the last audit row records (so the row must be written first, in the same transaction),
+  an item inserted in any state but pending or twice, and deleting an item that has decisions;
 - claims and decisions take the write lock first (BEGIN IMMEDIATE), read the lease and write in
   the same transaction, so two reviewers can never both hold an item or decide it twice. A
   lease expires after `lease_s` and can then be taken by anyone; deciding an unclaimed (or
@@ -17,51 +22,19 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
+from pipeline.access.chain import CHAIN_COLUMNS, ChainedTable, ChainReport, Problem
 from pipeline.errors import BadInput, LeaseConflict
 from pipeline.moderation.matching import Match
 from pipeline.sqlite import Database
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the hash chain over audit_log and the triggers that tie items.state to it
 DEFAULT_LEASE_S = 600.0
 MAX_REVIEWER_CHARS = 100
-
-SCHEMA = (
-    """CREATE TABLE items (
-        id INTEGER PRIMARY KEY,
-        sha256 TEXT NOT NULL UNIQUE,
-        uri TEXT NOT NULL,
-        thumbnail BLOB NOT NULL,
-        category TEXT NOT NULL,
-        matches TEXT NOT NULL,
-        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'approved', 'removed', 'escalated')),
-        claimed_by TEXT,
-        lease_expires_at REAL,
-        reviewer TEXT,
-        note TEXT NOT NULL DEFAULT '',
-        created_at REAL NOT NULL,
-        decided_at REAL
-    )""",
-    "CREATE INDEX items_state ON items (state, id)",
-    """CREATE TABLE audit_log (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        item_id INTEGER NOT NULL REFERENCES items (id),
-        at REAL NOT NULL,
-        reviewer TEXT NOT NULL,
-        from_state TEXT NOT NULL,
-        to_state TEXT NOT NULL,
-        note TEXT NOT NULL DEFAULT ''
-    )""",
-    "CREATE INDEX audit_log_item ON audit_log (item_id, id)",
-    """CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
-    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: rows cannot be changed'); END""",
-    """CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
-    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: rows cannot be deleted'); END""",
-)
 
 
 class State(StrEnum):
@@ -79,6 +52,69 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     State.REMOVED: frozenset(),
 }
 OPEN_STATES = frozenset(state for state, targets in TRANSITIONS.items() if targets)
+
+AUDIT_LOG = ChainedTable("audit_log", ("item_id", "at", "reviewer", "from_state", "to_state", "note"), "audit_log")
+# The legal transitions as SQL rows; the triggers carry them, so changing TRANSITIONS needs a schema migration.
+_LEGAL = ", ".join(f"('{source}', '{target}')" for source, targets in TRANSITIONS.items() for target in sorted(targets))
+DECISION_TRIGGERS = (
+    f"""CREATE TRIGGER audit_log_legal_decision BEFORE INSERT ON audit_log
+    WHEN (NEW.from_state, NEW.to_state) NOT IN (VALUES {_LEGAL})
+        OR NEW.from_state IS NOT (SELECT state FROM items WHERE id = NEW.item_id)
+    BEGIN SELECT RAISE(ABORT, 'audit_log: a decision must be a legal move from the item''s current state'); END""",
+    """CREATE TRIGGER items_state_follows_audit_log BEFORE UPDATE OF state ON items
+    WHEN NEW.state IS NOT OLD.state AND NOT EXISTS (
+        SELECT 1 FROM (SELECT item_id, from_state, to_state FROM audit_log ORDER BY id DESC LIMIT 1)
+        WHERE item_id = NEW.id AND from_state = OLD.state AND to_state = NEW.state)
+    BEGIN SELECT RAISE(ABORT, 'items.state changes only by a decision, its audit_log row written first'); END""",
+    """CREATE TRIGGER items_start_pending BEFORE INSERT ON items
+    WHEN NEW.state IS NOT 'pending' OR EXISTS (SELECT 1 FROM items WHERE id = NEW.id OR sha256 = NEW.sha256)
+        OR EXISTS (SELECT 1 FROM audit_log WHERE item_id = NEW.id)
+    BEGIN SELECT RAISE(ABORT, 'items: an item is queued once, as pending (no REPLACE INTO, no second insert)'); END""",
+    """CREATE TRIGGER items_keep_decided BEFORE DELETE ON items
+    WHEN EXISTS (SELECT 1 FROM audit_log WHERE item_id = OLD.id)
+    BEGIN SELECT RAISE(ABORT, 'items: an item with decisions cannot be deleted (its history would go with it)'); END""",
+)
+SCHEMA = (
+    """CREATE TABLE items (
+        id INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL UNIQUE,
+        uri TEXT NOT NULL,
+        thumbnail BLOB NOT NULL,
+        category TEXT NOT NULL,
+        matches TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'approved', 'removed', 'escalated')),
+        claimed_by TEXT,
+        lease_expires_at REAL,
+        reviewer TEXT,
+        note TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        decided_at REAL
+    )""",
+    "CREATE INDEX items_state ON items (state, id)",
+    f"""CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        item_id INTEGER NOT NULL REFERENCES items (id),
+        at REAL NOT NULL,
+        reviewer TEXT NOT NULL,
+        from_state TEXT NOT NULL,
+        to_state TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        {", ".join(CHAIN_COLUMNS)}
+    )""",
+    "CREATE INDEX audit_log_item ON audit_log (item_id, id)",
+    *AUDIT_LOG.triggers(),
+    *DECISION_TRIGGERS,
+)
+
+
+def _add_chain_and_decision_triggers(db: sqlite3.Connection) -> None:
+    """Version 1 -> 2: chain the decisions already made, in one transaction, then tie items.state to them."""
+    AUDIT_LOG.add_chain(db)
+    for statement in DECISION_TRIGGERS:
+        db.execute(statement)
+
+
+MIGRATIONS = {1: _add_chain_and_decision_triggers}
 
 
 @dataclass(frozen=True)
@@ -148,7 +184,7 @@ class ReviewQueue:
         self.path = path
         self.lease_s = lease_s
         self.clock = clock
-        self._db = Database(path, name="moderation queue", schema=SCHEMA, version=SCHEMA_VERSION)
+        self._db = Database(path, name="moderation queue", schema=SCHEMA, version=SCHEMA_VERSION, migrations=MIGRATIONS)
 
     # writes -------------------------------------------------------------------------------
 
@@ -158,13 +194,15 @@ class ReviewQueue:
             raise BadInput(uri, "nothing matched: only uploads that match a rule are queued")
         payload = json.dumps([match.to_json() for match in matches], ensure_ascii=False)
         with self._db.transaction() as db:
-            inserted = db.execute(
+            found = db.execute("SELECT id, state FROM items WHERE sha256 = ?", (sha256,)).fetchone()
+            if found is not None:
+                return Enqueued(found[0], False, State(found[1]))
+            (item_id,) = db.execute(
                 "INSERT INTO items (sha256, uri, thumbnail, category, matches, created_at) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (sha256) DO NOTHING",
+                "RETURNING id",
                 (sha256, uri, thumbnail, matches[0].category, payload, self.clock()),
-            ).rowcount
-            item_id, state = db.execute("SELECT id, state FROM items WHERE sha256 = ?", (sha256,)).fetchone()
-        return Enqueued(item_id, inserted == 1, State(state))
+            ).fetchone()
+        return Enqueued(item_id, True, State.PENDING)
 
     def claim(self, item_id: int, reviewer: str) -> QueueItem:
         """Take (or renew) the lease on an open item; refused while another reviewer's lease is live."""
@@ -229,22 +267,19 @@ class ReviewQueue:
             if target not in TRANSITIONS[item.state]:
                 allowed = ", ".join(sorted(TRANSITIONS[item.state])) or "nothing: the decision is final"
                 raise BadInput(f"item {item_id}", f"cannot go from {item.state} to {target} (allowed: {allowed})")
-            now = self.clock()
+            now = float(self.clock())
+            self._append_audit(db, item_id, now, reviewer, item.state, target, note)  # first: the trigger checks it
             db.execute(
                 "UPDATE items SET state = ?, reviewer = ?, note = ?, decided_at = ?, claimed_by = NULL, "
                 "lease_expires_at = NULL WHERE id = ?",
                 (target.value, reviewer, note, now, item_id),
             )
-            self._append_audit(db, item_id, now, reviewer, item.state, target, note)
         return self.get(item_id)
 
     def _append_audit(
         self, db: sqlite3.Connection, item_id: int, at: float, reviewer: str, source: State, target: State, note: str
     ) -> None:
-        db.execute(
-            "INSERT INTO audit_log (item_id, at, reviewer, from_state, to_state, note) VALUES (?, ?, ?, ?, ?, ?)",
-            (item_id, at, reviewer, source.value, target.value, note),
-        )
+        AUDIT_LOG.append(db, (item_id, at, reviewer, source.value, target.value, note))
 
     def _claimable(self, db: sqlite3.Connection, item_id: int, reviewer: str) -> QueueItem:
         row = db.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE id = ?", (item_id,)).fetchone()
@@ -258,6 +293,13 @@ class ReviewQueue:
         return item
 
     # reads --------------------------------------------------------------------------------
+
+    def verify(self, expected_heads: Collection[str] = ()) -> ChainReport:
+        """Check the decision history's hash chain, then that every item is in the state its history left it."""
+        with self._db.connect() as db:
+            report = AUDIT_LOG.verify(db, self.path, expected_heads)
+            problem = None if report.problem else _history_mismatch(db)
+        return report if problem is None else replace(report, problem=problem)
 
     def get(self, item_id: int) -> QueueItem:
         with self._db.connect() as db:
@@ -351,6 +393,26 @@ def _item(row: tuple) -> QueueItem:
         created_at=row[11],
         decided_at=row[12],
     )
+
+
+def _history_mismatch(db: sqlite3.Connection) -> Problem | None:
+    """The first item whose state is not where its decisions left it, or the first decision whose item is gone."""
+    row = db.execute(
+        "SELECT id, state, last FROM (SELECT id, state, (SELECT to_state FROM audit_log WHERE item_id = items.id "
+        "ORDER BY audit_log.id DESC LIMIT 1) AS last FROM items) WHERE state IS NOT coalesce(last, 'pending') "
+        "ORDER BY id LIMIT 1"
+    ).fetchone()
+    if row is not None:
+        item_id, state, last = row
+        history = f"its last decision moved it to {last!r}" if last else "it has no decision"
+        return Problem("items", item_id, f"the item is {state!r} but {history}: its state was changed directly")
+    orphan = db.execute(
+        "SELECT audit_log.id, item_id FROM audit_log LEFT JOIN items ON items.id = item_id "
+        "WHERE items.id IS NULL ORDER BY audit_log.id LIMIT 1"
+    ).fetchone()
+    if orphan is not None:
+        return Problem("audit_log", orphan[0], f"the decision is about item {orphan[1]}, which was deleted")
+    return None
 
 
 def _filters(state: State | None, category: str | None) -> tuple[str, list[object]]:
