@@ -5,6 +5,7 @@ end exactly what one clean ingest stores.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -91,3 +92,6 @@ def test_two_ingests_of_overlapping_folders_at_once_store_each_asset_once(refere
     store = open_store(data_dir)
     assert problems(store) == []
     assert snapshot(store) == reference.assets
+    # Each asset is reported added by the one run that stored it first; the other finds it stored meanwhile.
+    added = [int(re.search(r"added (\d+),", out).group(1)) for out, _ in outcomes]  # type: ignore[union-attr]
+    assert sum(added) == len(reference.assets), [out for out, _ in outcomes]

@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 
 from pipeline.ingest.ingestor import Outcome
-from pipeline.ingest.sources import read_manifest
+from pipeline.ingest.sources import SourcePolicy, read_manifest
 from pipeline.services import build_services
 
 ROOT = Path(__file__).resolve().parent.parent
 QUERY = ROOT / "tests" / "data" / "query_screens" / "SUP-1042.jpg"
+# The manifests below live in tmp_path and name the samples by absolute path: a root must admit them.
+SAMPLES_ROOT = SourcePolicy(roots=(ROOT / "samples",))
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +39,7 @@ def small_manifest(tmp_path):
 def test_full_mode_ingest_stores_vectors_and_captions_and_search_fuses_both_sides(tiny_settings, small_manifest):
     services = build_services(tiny_settings)
     assert services.models.mode == "full" and services.models.notices == []
-    report = services.ingestor().ingest(read_manifest(small_manifest).items)
+    report = services.ingestor().ingest(read_manifest(small_manifest, SAMPLES_ROOT).items)
     assert report.summary() == {"added": 5, "updated": 0, "unchanged": 0, "failed": 0}
 
     figures = services.store.stats()
@@ -56,7 +58,7 @@ def test_full_mode_ingest_stores_vectors_and_captions_and_search_fuses_both_side
     stored = services.store.get([top.record.id])[0].vector
     assert stored is not None and stored.shape == (32,) and np.isclose(np.linalg.norm(stored), 1.0, atol=1e-5)
 
-    again = services.ingestor().ingest(read_manifest(small_manifest).items)
+    again = services.ingestor().ingest(read_manifest(small_manifest, SAMPLES_ROOT).items)
     assert {result.outcome for result in again.results} == {Outcome.UNCHANGED}
 
 
@@ -71,6 +73,7 @@ def test_cli_in_full_mode_with_a_local_checkpoint(tiny_settings, small_manifest,
         "VLSEARCH_MODEL_MAX_PIXELS": str(tiny_settings.model_max_pixels),
         "VLSEARCH_CAPTION_MAX_NEW_TOKENS": "8",
         "VLSEARCH_DEVICE": "cpu",
+        "VLSEARCH_INGEST_ROOTS": str(ROOT / "samples"),
     }
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:

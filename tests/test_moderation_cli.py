@@ -35,6 +35,7 @@ EXPECTED = {
 
 def moderate(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "VLSEARCH_DATA_DIR": str(data_dir), "VLSEARCH_MODELS_ENABLED": "false", "COLUMNS": "200"}
+    env["VLSEARCH_INGEST_ROOTS"] = str(SAMPLES)  # the references manifest names the samples by absolute path
     return subprocess.run(
         [sys.executable, "-m", "pipeline", "moderate", *args],
         cwd=ROOT,

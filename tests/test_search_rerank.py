@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import Settings
-from pipeline.ingest.sources import read_manifest
+from pipeline.ingest.sources import SourcePolicy, read_manifest
 from pipeline.search.searcher import NO_RERANKER
 from pipeline.services import build_services
 
@@ -47,7 +47,9 @@ def ingested_settings(tiny_qwen_dir, manifest, tmp_path_factory):
         rerank_batch_size=2,
         rerank_max_pixels=64 * 64,
     )
-    report = build_services(settings).ingestor().ingest(read_manifest(manifest).items)
+    # The manifest lives in tmp and names the samples by absolute path: a root must admit them.
+    items = read_manifest(manifest, SourcePolicy(roots=(ROOT / "samples",))).items
+    report = build_services(settings).ingestor().ingest(items)
     assert not report.failures
     return settings
 

@@ -110,3 +110,45 @@ def test_unusable_manifests_are_refused(tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n")
     assert [p.reason for p in read_manifest(empty).problems] == ["manifest has no rows"]
+
+
+# rows a hostile colleague writes: each is a bad line, the rest of the manifest still counts ----------
+
+
+def test_a_line_of_deeply_nested_json_is_a_bad_line_and_the_other_lines_are_collected(tmp_path):
+    for name in ("good.png", "other.png"):
+        (tmp_path / name).write_bytes(b"x")
+    nested_value = "[" * 100 + "]" * 100
+    manifest = tmp_path / "m.jsonl"
+    lines = [
+        '{"path": "good.png", "category": "a"}',
+        "[" * 100_000,
+        '{"path": "good.png", "deep": ' + nested_value + "}",
+        '{"path": "other.png", "big": ' + "1" * 5000 + "}",
+        '{"path": "other.png"}',
+    ]
+    manifest.write_text("\n".join(lines) + "\n")
+    collected = collect([], manifest=manifest)
+    assert [item.uri for item in collected.items] == [
+        str((tmp_path / "good.png").resolve()),
+        str((tmp_path / "other.png").resolve()),
+    ]
+    problems = {problem.source: problem.reason for problem in collected.problems}
+    assert set(problems) == {f"{manifest} line {number}" for number in (2, 3, 4)}
+    assert "nested too deeply (limit 64 levels)" in problems[f"{manifest} line 2"]
+    assert "nested too deeply (limit 64 levels)" in problems[f"{manifest} line 3"]
+    assert "not valid JSON" in problems[f"{manifest} line 4"]
+
+
+def test_a_csv_row_csv_cannot_read_is_a_bad_line_and_the_other_rows_are_collected(tmp_path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,note\na.png,fine\nb.png," + "x" * 200_000 + "\nc.png,fine\n")
+    collected = read_manifest(manifest)
+    assert [item.uri for item in collected.items] == [str((tmp_path / name).resolve()) for name in ("a.png", "c.png")]
+    (problem,) = collected.problems
+    assert problem.source == f"{manifest} line 3" and "not a readable CSV row" in problem.reason
+    header = tmp_path / "header.csv"
+    header.write_text("path," + "x" * 200_000 + "\na.png,1\n")
+    with pytest.raises(BadInput, match="CSV header row cannot be read") as caught:
+        read_manifest(header)
+    assert caught.value.source == str(header)

@@ -12,20 +12,24 @@ import hashlib
 import logging
 import os
 from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import partial
+from io import BufferedReader
 from itertools import islice
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from PIL import Image
 
 from pipeline.config import Settings
 from pipeline.errors import BadInput, VlsearchError
 from pipeline.formatting import clock
-from pipeline.images import DecodedImage, ImageLimits, decode_image, pdq_hash, read_image_file, thumbnail_jpeg
+from pipeline.images import DecodedImage, ImageLimits, decode_image, pdq_hash, thumbnail_jpeg
 from pipeline.ingest.fetch import UrlPolicy, fetch_url
+from pipeline.ingest.local_files import open_regular, path_of_open_file
 from pipeline.ingest.pdf import PdfFile, is_pdf
 from pipeline.ingest.sources import Collected, SourceItem
 from pipeline.ingest.video import VIDEO_MIME_BY_SUFFIX, VideoFile, sniff_video
@@ -38,6 +42,15 @@ log = logging.getLogger(__name__)
 
 TEXT_LAYER = "pdf-text-layer"  # the ocr_model of a page whose text came from the PDF itself
 HEAD_BYTES = 1024  # enough to recognise a PDF or a video container
+STORED_MEANWHILE = "stored meanwhile by another ingest"
+
+
+@runtime_checkable
+class _SerialisedWrites(Protocol):
+    """A store whose writers take turns (LanceDB's lock file): the ingestor holds the turn from checking which
+    assets are stored to writing, so two ingests of one folder never both report an asset as added."""
+
+    def writes_alone(self) -> AbstractContextManager[None]: ...
 
 
 class Outcome(StrEnum):
@@ -125,12 +138,21 @@ class _Part:
 
 @dataclass(frozen=True)
 class _Source:
-    """A PDF or video read far enough to know what it is and its content hash."""
+    """A PDF or video read far enough to know what it is and its content hash.
+
+    A local file stays open (`opened`) until its decoder has opened it through `data`, a name for that open
+    file, so the decoder reads the file that was checked and hashed, not whatever the path names by then.
+    """
 
     kind: SourceKind
     data: Path | bytes
     sha256: str
     mime: str
+    opened: BufferedReader | None = None
+
+    def release(self) -> None:
+        if self.opened is not None:
+            self.opened.close()
 
 
 @dataclass
@@ -259,10 +281,14 @@ class Ingestor:
                     mime=source.mime,
                     load=partial(_Content, source.image),
                 )
-            elif source.kind == SourceKind.PDF_PAGE:
-                yield from self._pdf_parts(item, source, _Slots(tally), expanded)
             else:
-                yield from self._video_parts(item, source, _Slots(tally), expanded)
+                try:
+                    if source.kind == SourceKind.PDF_PAGE:
+                        yield from self._pdf_parts(item, source, _Slots(tally), expanded)
+                    else:
+                        yield from self._video_parts(item, source, _Slots(tally), expanded)
+                finally:
+                    source.release()
 
     def _read(self, item: SourceItem) -> DecodedImage | _Source:
         """Fetch or open the item; a PDF or video is told from an image by its first bytes, then its declared type."""
@@ -272,27 +298,36 @@ class Ingestor:
             if kind == SourceKind.IMAGE:
                 return decode_image(fetched.body, item.uri, max_pixels=self.limits.max_pixels)
             return _Source(kind, fetched.body, hashlib.sha256(fetched.body).hexdigest(), mime)
-        return self._read_file(Path(item.uri))
+        return self._read_file(Path(item.uri), item.root)
 
-    def _read_file(self, path: Path) -> DecodedImage | _Source:
-        source, limit = str(path), self.media.max_bytes
+    def _read_file(self, path: Path, root: Path | None) -> DecodedImage | _Source:
+        """Only a regular file (below `root` when it has one) is opened, without blocking; it is read from that
+        one open file, so a path swapped meanwhile changes nothing."""
+        source = str(path)
+        file = open_regular(path, source, root)
         try:
-            with path.open("rb") as file:
-                kind, mime = _media_kind(file.read(HEAD_BYTES), _declared_type(path))
-                if kind != SourceKind.IMAGE:
-                    size = os.fstat(file.fileno()).st_size
-                    if size == 0:
-                        raise BadInput(source, "empty file")
-                    if size > limit:
-                        reason = f"file is {size:,} bytes, over the {limit:,}-byte limit for PDFs and videos"
-                        raise BadInput(source, reason)
-                    file.seek(0)
-                    sha256 = hashlib.file_digest(file, "sha256").hexdigest()
+            head = file.read(HEAD_BYTES)
+            size = os.fstat(file.fileno()).st_size
+            kind, mime = _media_kind(head, _declared_type(path))
+            limit = self.limits.max_bytes if kind == SourceKind.IMAGE else self.media.max_bytes
+            if size == 0:
+                raise BadInput(source, "empty file")
+            if size > limit:
+                media = "" if kind == SourceKind.IMAGE else " for PDFs and videos"
+                raise BadInput(source, f"file is {size:,} bytes, over the {limit:,}-byte limit{media}")
+            if kind == SourceKind.IMAGE:
+                data = head + file.read(limit + 1 - len(head))
+                file.close()
+                return decode_image(data, source, max_pixels=self.limits.max_pixels)
+            file.seek(0)
+            sha256 = hashlib.file_digest(file, "sha256").hexdigest()
         except OSError as error:
+            file.close()
             raise BadInput(source, f"cannot read file ({error.strerror or error})") from error
-        if kind == SourceKind.IMAGE:
-            return read_image_file(path, max_bytes=self.limits.max_bytes, max_pixels=self.limits.max_pixels)
-        return _Source(kind, path, sha256, mime)
+        except BaseException:
+            file.close()
+            raise
+        return _Source(kind, path_of_open_file(file, path), sha256, mime, opened=file)
 
     def _pdf_parts(
         self, item: SourceItem, source: _Source, slots: _Slots, expanded: list[_Document]
@@ -429,14 +464,46 @@ class Ingestor:
 
         records = self._enrich(enrich, done) + self._relabel(relabel)
         work = {w.part.id: w for w in enrich + relabel}
+        writing = self.store.writes_alone() if isinstance(self.store, _SerialisedWrites) else nullcontext()
         try:
-            self.store.upsert(records)
+            with writing:
+                records = self._settle(records, work, done)
+                self.store.upsert(records)
         except VlsearchError as error:
             for record in records:
                 done(ItemResult(work[record.id].part.source, Outcome.FAILED, f"store write failed: {error}"))
             raise
         for record in records:
             done(ItemResult(work[record.id].part.source, work[record.id].outcome, "", record.id))
+
+    def _settle(self, records: list[AssetRecord], work: dict[str, _Work], done: Progress) -> list[AssetRecord]:
+        """Check again, right before the write, whether assets this batch is about to add are stored by now.
+
+        Another ingest of the same files may have written them while this one ran OCR and the models: each
+        is then reported by the run that wrote it first. Where the store lets writers take turns, this check
+        and the write happen in one turn, so the reports of concurrent runs add up to what was stored.
+        """
+        new = [record.id for record in records if work[record.id].outcome == Outcome.ADDED]
+        if not new:
+            return records
+        stored = {asset.id: asset for asset in self.store.lookup(uris=[], ids=new)}
+        kept = []
+        for record in records:
+            theirs = stored.get(record.id)
+            if theirs is None or work[record.id].outcome != Outcome.ADDED:
+                kept.append(record)
+            elif (theirs.uri, theirs.metadata, theirs.ocr_model, theirs.caption_model, theirs.embed_model) == (
+                record.uri,
+                record.metadata,
+                record.ocr_model,
+                record.caption_model,
+                record.embed_model,
+            ):
+                done(ItemResult(work[record.id].part.source, Outcome.UNCHANGED, STORED_MEANWHILE, record.id))
+            else:
+                work[record.id].outcome = Outcome.UPDATED
+                kept.append(record)
+        return kept
 
     def _stored(self, batch: Sequence[_Part]) -> tuple[dict[str, StoredAsset], set[str]]:
         if not batch:

@@ -10,6 +10,7 @@ per field are upgraded when opened.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import random
@@ -29,7 +30,8 @@ import pyarrow.compute as pc
 from lancedb.index import FTS, BTree, IvfRq
 from lancedb.query import MatchQuery
 
-from pipeline.errors import StoreError
+from pipeline.errors import StoreError, VlsearchError
+from pipeline.private import PRIVATE_FILE_MODE, make_private_dir
 from pipeline.records import AssetRecord, Hit, SourceKind, Vector
 from pipeline.store.analyzer import analysed_text, search_tokens
 from pipeline.store.base import (
@@ -67,6 +69,9 @@ CONFLICTS = ("commit conflict", "too many concurrent write", "preempted by concu
 NEW_TABLE_OPTIONS = {"new_table_data_storage_version": "2.1"}
 # Row addresses of recently found records (see _RowAddresses): enough for many pages of results.
 REMEMBERED_ADDRESSES = 20_000
+# A damaged table file makes LanceDB raise an error or panic in Rust; a panic surfaces as RustPanic (an
+# Exception) or pyo3's PanicException (a BaseException), neither of which can be imported by name.
+RUST_PANICS = ("RustPanic", "PanicException")
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -143,6 +148,39 @@ def _one_writer_at_a_time(
     return alone
 
 
+def _is_lance_failure(error: BaseException) -> bool:
+    return isinstance(error, (OSError, ValueError, RuntimeError)) or type(error).__name__ in RUST_PANICS
+
+
+def _unusable(directory: Path, error: BaseException) -> StoreError:
+    """The error a command shows for a store LanceDB cannot read: the folder, the cause and the way out."""
+    cause = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+    return StoreError(
+        f"the LanceDB store at {directory} cannot be used ({cause}); if this repeats, its files are damaged: "
+        f"restore {directory} from a backup, or move it away and ingest again (a new store is made there)"
+    )
+
+
+def _failures_named(
+    operation: Callable[Concatenate[LanceStore, P], T],
+) -> Callable[Concatenate[LanceStore, P], T]:
+    """Turn what LanceDB raises on damaged files (errors, Rust panics) into a StoreError naming the store's
+    folder and the recovery, instead of a Rust traceback in the CLI or "Something went wrong" in the app."""
+
+    @functools.wraps(operation)
+    def named(store: LanceStore, *args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return operation(store, *args, **kwargs)
+        except VlsearchError:
+            raise
+        except BaseException as error:
+            if not _is_lance_failure(error):
+                raise
+            raise _unusable(store.directory, error) from error
+
+    return named
+
+
 def _is_conflict(error: BaseException | None) -> bool:
     while error is not None:
         if any(sign in str(error).lower() for sign in CONFLICTS):
@@ -194,12 +232,15 @@ class LanceStore:
         self.ann_min_rows = ann_min_rows
         self._addresses = _RowAddresses()
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-            self._write_lock = filelock.FileLock(directory / f"{table}.write.lock")
+            # Private to this user, and so is every file LanceDB writes from now on (the umask; pipeline/private.py).
+            make_private_dir(directory)
+            self._write_lock = filelock.FileLock(directory / f"{table}.write.lock", mode=PRIVATE_FILE_MODE)
             self._db = lancedb.connect(directory, read_consistency_interval=READ_CONSISTENCY)
             self._table = self._open_or_create(table, dim)
-        except (OSError, ValueError, RuntimeError) as error:
-            raise StoreError(f"cannot open the LanceDB store at {directory}: {error}") from error
+        except BaseException as error:
+            if not _is_lance_failure(error):
+                raise
+            raise _unusable(directory, error) from error
         stored_dim = self._table.schema.field("vector").type.list_size
         if stored_dim != dim:
             raise StoreError(
@@ -242,6 +283,19 @@ class LanceStore:
 
     # writes -------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def writes_alone(self) -> Iterator[None]:
+        """Hold the write lock (it is re-entrant) across reads and the writes that depend on them, on the latest
+        version: the ingestor checks which assets are stored and writes, with no other writer in between."""
+        with self._write_lock:
+            self._checkout_latest()
+            yield
+
+    @_failures_named
+    def _checkout_latest(self) -> None:
+        self._table.checkout_latest()
+
+    @_failures_named
     @_one_writer_at_a_time
     @_retrying_conflicts
     def upsert(self, records: Sequence[AssetRecord]) -> None:
@@ -264,6 +318,7 @@ class LanceStore:
         except (OSError, ValueError, RuntimeError) as error:
             raise StoreError(f"writing {len(records)} records to {self.directory} failed: {error}") from error
 
+    @_failures_named
     @_one_writer_at_a_time
     @_retrying_conflicts
     def delete(self, ids: Sequence[str]) -> int:
@@ -274,13 +329,14 @@ class LanceStore:
         self._table.delete(condition)
         return before
 
-    @_retrying_conflicts
     def close(self) -> None:
         """Forget the table handle and cached row addresses. lancedb keeps no file open between calls and the
         write lock is held only inside upsert/delete, so nothing else needs releasing."""
         self._addresses = _RowAddresses()
         self.__dict__.pop("_table", None)
 
+    @_failures_named
+    @_retrying_conflicts
     def optimize(self) -> None:
         """Create missing indexes and fold new rows into existing ones."""
         indexed = self._indexed_columns()
@@ -299,6 +355,7 @@ class LanceStore:
 
     # reads --------------------------------------------------------------------------------
 
+    @_failures_named
     def lookup(self, *, uris: Sequence[str], ids: Sequence[str]) -> list[StoredAsset]:
         keys = [("uri", value) for value in uris] + [("id", value) for value in ids]
         found: dict[str, StoredAsset] = {}
@@ -322,6 +379,7 @@ class LanceStore:
                 )
         return list(found.values())
 
+    @_failures_named
     def get(self, ids: Sequence[str]) -> list[AssetRecord]:
         if not ids:
             return []
@@ -344,16 +402,20 @@ class LanceStore:
             log.debug("taking %d remembered rows failed (%s); looking them up by id", len(addresses), error)
             return []
 
+    @_failures_named
     def count(self, where: str | None = None) -> int:
         return self._table.count_rows(self._sql(where)) if where else self._table.count_rows()
 
+    @_failures_named
     def ids_where(self, where: str, limit: int) -> list[str]:
         search = self._table.search().where(self._sql(where)).select(["id"]).limit(limit)
         return search.to_arrow().column("id").to_pylist()
 
+    @_failures_named
     def metadata_columns(self) -> list[str]:
         return self._meta_fields(prefixed=False)
 
+    @_failures_named
     def distinct_values(self, column: str, limit: int = 200) -> list[tuple[str, int]]:
         check_column(column, self.metadata_columns())
         if not self.count():
@@ -364,10 +426,14 @@ class LanceStore:
 
     def iter_ids(self, batch_size: int = 500) -> Iterator[list[str]]:
         # All ids are read in one scan, so writes during the iteration cannot shift the batches.
-        ids = self._table.search().select(["id"]).limit(None).to_arrow().column("id").to_pylist()
-        for start in range(0, len(ids), batch_size):
-            yield ids[start : start + batch_size]
+        ids = self._all_ids()
+        return (ids[start : start + batch_size] for start in range(0, len(ids), batch_size))
 
+    @_failures_named
+    def _all_ids(self) -> list[str]:
+        return self._table.search().select(["id"]).limit(None).to_arrow().column("id").to_pylist()
+
+    @_failures_named
     def keyword_search(self, text: str, *, limit: int, where: str | None = None) -> list[tuple[str, float]]:
         terms = search_tokens(text)
         if not terms.strip() or self.count() == 0:
@@ -381,6 +447,7 @@ class LanceStore:
         self._addresses.remember(rows)
         return [(row["id"], float(row["_score"])) for row in rows]
 
+    @_failures_named
     def vector_search(self, vector: Vector, *, limit: int, where: str | None = None) -> list[tuple[str, float]]:
         query = np.asarray(vector, dtype=np.float32)
         if query.shape != (self.dim,):
@@ -413,6 +480,7 @@ class LanceStore:
     ) -> list[Hit]:
         return hybrid_search(self, text=text, vector=vector, alpha=alpha, limit=limit, where=where, fusion=fusion)
 
+    @_failures_named
     def stats(self) -> StoreStats:
         rows = self._table.search().select(["ocr_model", "caption_model", "embed_model", "source_kind"])
         table = rows.limit(None).to_arrow() if self.count() else None
