@@ -143,6 +143,10 @@ def test_a_filter_expression_parses_or_is_refused_with_its_text(expression):
 @example(expression="width LIKE '1%'")
 @example(expression="timestamp_s = 'x'")
 @example(expression="mime IN ('a', 2)")
+# Nesting and numbers beyond the limits: Lance raised a raw ValueError, Python a RecursionError.
+@example(expression="NOT " * 26 + "category = 'billing'")
+@example(expression="(" * 700 + "category = 'billing'" + ")" * 700)
+@example(expression="width > " + "9" * 400 + ".5")
 def test_a_filter_on_the_store_answers_or_is_refused_and_changes_nothing(store, expression):
     before = store.count()
     try:
@@ -191,6 +195,8 @@ def read_generated_manifest(suffix: str, lines: list[str]) -> None:
 
 @FUZZ
 @given(lines=st.lists(JSON_LINES, max_size=6))
+# Deep JSON raised RecursionError and a huge integer ValueError, each ending the whole manifest.
+@example(lines=['{"path": "a.png"}', "[" * 100_000, '{"n": ' + "1" * 5000 + "}"])
 def test_a_jsonl_manifest_yields_items_and_problems_naming_their_line(lines):
     read_generated_manifest(".jsonl", lines)
 
@@ -200,6 +206,7 @@ def test_a_jsonl_manifest_yields_items_and_problems_naming_their_line(lines):
     header=st.sampled_from(["path,category", "url,app", "path,path", "", "path,1bad", "path,id"]),
     rows=st.lists(CSV_LINES, max_size=6),
 )
+@example(header="path,category", rows=["a.png," + "x" * 200_000, "b.png,x"])  # over csv's field limit
 def test_a_csv_manifest_yields_items_and_problems_naming_their_line(header, rows):
     read_generated_manifest(".csv", [header, *rows])
 

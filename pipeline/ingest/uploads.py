@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline.errors import BadInput
-from pipeline.images import DecodedImage, ImageLimits, decode_image
+from pipeline.images import DecodedImage, ImageLimits, QuerySize, decode_image
 from pipeline.ingest.sources import Collected, SourceItem
+from pipeline.private import make_private_dir
 
 UPLOADS_FOLDER = "uploads"  # under the data dir
 UPLOAD_TYPES = ("jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff")
@@ -33,15 +34,16 @@ def max_upload_mb(limits: ImageLimits) -> int:
     return max(1, limits.max_bytes // (1024 * 1024))
 
 
-def check_upload(name: str, data: bytes, limits: ImageLimits) -> DecodedImage:
-    """Type, size and decode checks; BadInput names the file and the reason."""
+def check_upload(name: str, data: bytes, limits: ImageLimits, query_size: QuerySize | None = None) -> DecodedImage:
+    """Type, size and decode checks; BadInput names the file and the reason. A query image (`query_size`) is
+    decoded scaled down to it."""
     extension = Path(name).suffix.lower().lstrip(".")
     if extension not in UPLOAD_TYPES:
         shown = f".{extension}" if extension else "no extension"
         raise BadInput(name, f"file type {shown} is not accepted (accepted: {', '.join(UPLOAD_TYPES)})")
     if len(data) > limits.max_bytes:
         raise BadInput(name, f"file is {len(data):,} bytes, over the {limits.max_bytes:,}-byte limit")
-    return decode_image(data, name, max_pixels=limits.max_pixels)
+    return decode_image(data, name, max_pixels=limits.max_pixels, query_size=query_size)
 
 
 def save_upload(name: str, data: bytes, directory: Path, limits: ImageLimits) -> SourceItem:
@@ -49,7 +51,7 @@ def save_upload(name: str, data: bytes, directory: Path, limits: ImageLimits) ->
     image = check_upload(name, data, limits)
     path = directory / f"{image.sha256}{EXTENSION_BY_MIME[image.mime]}"
     if not path.exists():
-        directory.mkdir(parents=True, exist_ok=True)
+        make_private_dir(directory)  # uploads are customers' images; the temporary file below is 0600
         # Write then rename, so a crash never leaves a truncated file under a valid name.
         with tempfile.NamedTemporaryFile(dir=directory, delete=False, suffix=".part") as partial:
             partial.write(data)

@@ -22,8 +22,12 @@ from pipeline.errors import BadInput
 Value = Union[str, int, float, bool]
 COMPARISONS = ("=", "!=", "<>", "<=", ">=", "<", ">")
 MAX_EXPRESSION_CHARS = 2000
+# Parentheses and NOT nested deeper than this are refused: the parser recurses once per level, and
+# LanceDB's SQL parser refuses expressions nested much deeper than what this lets through.
+MAX_FILTER_DEPTH = 8
 INT32_RANGE = (-(2**31), 2**31 - 1)
 _NUMBER_TEXT = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
+_ONLY_SPACE_LEFT = re.compile(r"\s*\Z")
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ def parse_filter(expression: str, fields: Collection[str]) -> Filter:
     """Parse and validate an expression; BadInput names the expression and what is wrong."""
     if len(expression) > MAX_EXPRESSION_CHARS:
         raise BadInput("filter", f"expression is {len(expression)} characters, limit {MAX_EXPRESSION_CHARS}")
+    # Parsing is one pass over the tokens with recursion bounded by MAX_FILTER_DEPTH: linear time.
     parser = _Parser(expression, set(fields))
     return parser.parse()
 
@@ -93,6 +98,7 @@ class _Parser:
         self.fields = fields
         self.tokens = self._tokenize(text)
         self.position = 0
+        self.depth = 0
 
     def fail(self, reason: str) -> BadInput:
         return BadInput(f"filter {self.text!r}", reason)
@@ -100,9 +106,7 @@ class _Parser:
     def _tokenize(self, text: str) -> list[tuple[str, str]]:
         tokens: list[tuple[str, str]] = []
         index = 0
-        while index < len(text):
-            if text[index:].strip() == "":
-                break
+        while not _ONLY_SPACE_LEFT.match(text, index):
             match = _TOKEN.match(text, index)
             if match is None:
                 raise self.fail(f"unexpected character {text[index:].lstrip()[:1]!r} at position {index}")
@@ -157,12 +161,23 @@ class _Parser:
 
     def parse_not(self) -> Filter:
         if self.accept("keyword", "NOT"):
-            return Not(self.parse_not())
-        if self.accept("punct", "("):
+            self.enter_level()
+            node: Filter = Not(self.parse_not())
+        elif self.accept("punct", "("):
+            self.enter_level()
             node = self.parse_or()
             self.expect("punct", ")")
-            return node
-        return self.parse_condition()
+        else:
+            return self.parse_condition()
+        self.depth -= 1
+        return node
+
+    def enter_level(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_FILTER_DEPTH:
+            raise self.fail(
+                f"parentheses and NOT nested more than {MAX_FILTER_DEPTH} levels deep; the limit is {MAX_FILTER_DEPTH}"
+            )
 
     def parse_condition(self) -> Filter:
         kind, name = self.take()
@@ -200,6 +215,9 @@ class _Parser:
         if kind == "string":
             return value[1:-1].replace("''", "'")
         if kind == "number":
+            if not math.isfinite(float(value)):
+                shown = value if len(value) <= 24 else f"{value[:20]}...({len(value)} characters)"
+                raise self.fail(f"number {shown} is too large (numbers must be finite, up to about 1.8e308)")
             return float(value) if "." in value else int(value)
         if (kind, value) == ("keyword", "TRUE"):
             return True
@@ -251,24 +269,53 @@ def to_sql(node: Filter, column: Callable[[str], str], text_fields: Collection[s
             return f"CAST({name} AS DOUBLE)"
         return name
 
-    match node:
-        case Comparison(field, op, value):
-            value = typed(field, value)
-            return f"{operand(field, (value,))} {op} {literal(value)}"
-        case InList(field, values, negated):
-            values = tuple(typed(field, value) for value in values)
-            if len({isinstance(value, str) for value in values}) > 1:
-                raise BadInput(source, f"IN list for {field} mixes numbers and text; quote every value or none")
-            items = ", ".join(literal(value) for value in values)
-            return f"{operand(field, values)} {'NOT IN' if negated else 'IN'} ({items})"
-        case IsNull(field, negated):
-            return f"{column(field)} IS {'NOT NULL' if negated else 'NULL'}"
-        case Like(field, pattern, negated):
-            if field not in text_fields:
-                raise BadInput(source, f"LIKE needs a text field; {field} is a number")
-            return f"{column(field)} {'NOT LIKE' if negated else 'LIKE'} {literal(pattern)}"
-        case BoolOp(op, operands):
-            return "(" + f" {op} ".join(to_sql(child, column, text_fields, source=source) for child in operands) + ")"
-        case Not(operand_node):
-            return f"NOT ({to_sql(operand_node, column, text_fields, source=source)})"
-    raise TypeError(f"not a filter node: {node!r}")
+    def leaf(node: Filter) -> str:
+        match node:
+            case Comparison(field, op, value):
+                value = typed(field, value)
+                return f"{operand(field, (value,))} {op} {literal(value)}"
+            case InList(field, values, negated):
+                values = tuple(typed(field, value) for value in values)
+                if len({isinstance(value, str) for value in values}) > 1:
+                    raise BadInput(source, f"IN list for {field} mixes numbers and text; quote every value or none")
+                items = ", ".join(literal(value) for value in values)
+                return f"{operand(field, values)} {'NOT IN' if negated else 'IN'} ({items})"
+            case IsNull(field, negated):
+                return f"{column(field)} IS {'NOT NULL' if negated else 'NULL'}"
+            case Like(field, pattern, negated):
+                if field not in text_fields:
+                    raise BadInput(source, f"LIKE needs a text field; {field} is a number")
+                return f"{column(field)} {'NOT LIKE' if negated else 'LIKE'} {literal(pattern)}"
+        raise TypeError(f"not a filter node: {node!r}")
+
+    def render(node: Filter, negate: bool) -> str:
+        # NOT is pushed down to the conditions (De Morgan holds in SQL's three-valued logic), so the SQL
+        # never nests NOT (...): LanceDB's SQL parser takes exponential time and then fails on that.
+        match node:
+            case Not(inner):
+                return render(inner, not negate)
+            case BoolOp(op, _):
+                joined = op if not negate else ("OR" if op == "AND" else "AND")
+                parts = [render(child, negate) for child in _same_op_operands(node)]
+                return "(" + f" {joined} ".join(parts) + ")"
+        return f"NOT ({leaf(node)})" if negate else leaf(node)
+
+    return render(node, False)
+
+
+def _same_op_operands(node: BoolOp) -> list[Filter]:
+    """The operands of `node`, with nested groups that render to the same operator lifted into it.
+
+    A group under an odd number of NOTs renders with the other operator (De Morgan), so it joins
+    when its operator is the other one, and its operands carry the NOT.
+    """
+    operands: list[Filter] = []
+    for child in node.operands:
+        group, flipped = child, False
+        while isinstance(group, Not):
+            group, flipped = group.operand, not flipped
+        if isinstance(group, BoolOp) and (group.op == node.op) != flipped:
+            operands.extend(Not(item) if flipped else item for item in _same_op_operands(group))
+        else:
+            operands.append(child)
+    return operands

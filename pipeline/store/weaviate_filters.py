@@ -41,6 +41,7 @@ from pipeline.store.filters import (
 )
 
 INT_FIELDS = frozenset({"width", "height", "page"})
+INT64_RANGE = (-(2**63), 2**63 - 1)
 META_PREFIX = "m_"
 NUMBER_PREFIX = "n_"
 NEGATED = {"=": "!=", "!=": "=", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
@@ -109,7 +110,10 @@ class _Translator:
                 raise self.fail(f"{field} is a number; {value!r} is not")
             value = number
         if field in INT_FIELDS:
-            return field, int(value) if float(value).is_integer() else float(value)
+            if not float(value).is_integer():
+                return field, float(value)
+            # An int property holds 64-bit values: a bound beyond them compares like the nearest one.
+            return field, min(max(int(value), INT64_RANGE[0]), INT64_RANGE[1])
         return field, float(value)
 
     # leaves ----------------------------------------------------------------------------------
