@@ -4,21 +4,23 @@ audit log and per-session limits, error display, and small widgets."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from pipeline.access.audit import Action, AuditLog, Outcome, open_audit_log
+from pipeline.access.audit import Action, AuditLog, Outcome, events_csv, open_audit_log
 from pipeline.access.auth import (
     AuthMode,
     Permission,
     Role,
+    SignInAuditFilter,
     SignInThrottle,
     User,
     UsersFile,
+    client_address,
     oidc_user,
     parse_role,
     require,
@@ -26,15 +28,15 @@ from pipeline.access.auth import (
     role_mapping,
     sign_in,
 )
-from pipeline.access.limits import ModelCallBudget, search_model_calls
+from pipeline.access.limits import ModelCallBudgets, search_model_calls
 from pipeline.config import Settings
 from pipeline.display.assets import AssetView, player_span
 from pipeline.display.overview import facet_values
 from pipeline.errors import AuthNotConfigured, LimitReached, PermissionDenied, SignInFailed, VlsearchError
 from pipeline.formatting import clock
-from pipeline.images import ImageLimits
+from pipeline.images import DecodedImage, ImageLimits
 from pipeline.ingest.ingestor import ItemResult
-from pipeline.ingest.uploads import UPLOAD_TYPES, max_upload_mb
+from pipeline.ingest.uploads import UPLOAD_TYPES, check_upload, max_upload_mb
 from pipeline.records import Hit, SourceKind
 from pipeline.search.feedback import FEEDBACK_FILE, FeedbackLog
 from pipeline.search.highlight import escape
@@ -43,9 +45,9 @@ from pipeline.services import Services, build_services
 log = logging.getLogger("vlsearch.app")
 SIGNED_IN = "auth_user"  # session-state key: the local user's name (OIDC identity lives in st.user)
 OIDC_AUDITED = "auth_oidc_audited"
-MODEL_CALLS = "limits_model_calls"
 OPEN_USER = User("local", Role.ADMIN, AuthMode.OFF)
 FACETS_TTL_S = 60
+MAX_LOGGED_NAME = 100  # a name typed into the sign-in form, as the audit log keeps it
 OPEN_LABEL = {SourceKind.PDF_PAGE: "Open page", SourceKind.VIDEO_FRAME: "Play"}  # what opens a page or frame hit
 
 
@@ -79,6 +81,12 @@ def facets() -> dict[str, list[tuple[str, int]]]:
 
 def limits() -> ImageLimits:
     return services().ingestor().limits
+
+
+def query_image(upload: Any) -> DecodedImage:
+    """An uploaded query image, checked like any upload and decoded scaled down to VLSEARCH_QUERY_MAX_PIXELS
+    (a JPEG straight at a reduced scale), so OCR and the models never see more."""
+    return check_upload(upload.name, upload.getvalue(), limits(), services().query_size())
 
 
 def image_uploader(label: str, key: str, *, multiple: bool = False, help: str | None = None) -> Any:
@@ -122,15 +130,16 @@ def asset_picture(hit: Hit, view: AssetView, *, key: str) -> None:
         st.video(str(parent.path or parent.url), format=parent.mime, start_time=start, end_time=end)
         st.caption(f"Plays from {clock(start)}" + (f" and pauses at {clock(end)}" if end is not None else ""))
         return
+    # Captions, messages and button labels are Markdown, and file names and uris come from data: all escaped.
     if view.image is not None:
-        st.image(view.image, caption=view.note)
+        st.image(view.image, caption=escape(view.note))
     if parent is None:
         return
     if parent.problem is not None:
-        st.warning(parent.problem, icon=":material/warning:")
+        st.warning(escape(parent.problem), icon=":material/warning:")
     elif parent.path is not None:
         st.download_button(
-            f"Download {parent.name}",
+            f"Download {escape(parent.name)}",
             parent.path.read_bytes,
             file_name=parent.name,
             mime=parent.mime,
@@ -139,7 +148,9 @@ def asset_picture(hit: Hit, view: AssetView, *, key: str) -> None:
             icon=":material/download:",
         )
     elif parent.url is not None:
-        st.link_button(f"Open page {hit.record.page} of {parent.name}", hit.record.uri, icon=":material/open_in_new:")
+        st.link_button(
+            f"Open page {hit.record.page} of {escape(parent.name)}", hit.record.uri, icon=":material/open_in_new:"
+        )
 
 
 @contextmanager
@@ -173,13 +184,24 @@ def audit_log() -> AuditLog:
 
 
 @st.cache_resource
-def _throttle(max_failures: int, lockout_s: float) -> SignInThrottle:
-    return SignInThrottle(max_failures, lockout_s)
+def _throttle(max_failures: int, lockout_s: float, max_lockout_s: float) -> SignInThrottle:
+    return SignInThrottle(max_failures, lockout_s, max_lockout_s)
 
 
 def throttle() -> SignInThrottle:
     """One per process, so a lockout holds across browser tabs and sessions."""
-    return _throttle(settings().sign_in_max_failures, settings().sign_in_lockout_s)
+    return _throttle(settings().sign_in_max_failures, settings().sign_in_lockout_s, settings().sign_in_max_lockout_s)
+
+
+@st.cache_resource
+def sign_in_audit_filter() -> SignInAuditFilter:
+    """One per process: guesses at random names get a bounded number of audit rows, whichever tab they come from."""
+    return SignInAuditFilter()
+
+
+def request_address() -> str:
+    """The address this session's sign-in attempts count under (see client_address; VLSEARCH_TRUSTED_PROXIES)."""
+    return client_address(st.context.headers, st.context.ip_address, settings().trusted_proxies)
 
 
 def users_file() -> UsersFile:
@@ -199,27 +221,34 @@ def auth_mode() -> AuthMode:
 def current_user() -> User | None:
     """Who this session belongs to, read afresh each run so a changed or removed role applies at once."""
     mode = auth_mode()
+    if mode == AuthMode.OIDC and not st.user.is_logged_in:
+        return None
+    name = st.session_state.get(SIGNED_IN)
+    user = _user_from(mode, name, st.user.to_dict() if mode == AuthMode.OIDC else {}, users_file(), settings())
+    if mode == AuthMode.OIDC and not st.session_state.get(OIDC_AUDITED):
+        audit_log().record(Action.SIGN_IN, user=user, mode=mode.value)
+        st.session_state[OIDC_AUDITED] = True
+    if mode == AuthMode.LOCAL and user is None:
+        st.session_state.pop(SIGNED_IN, None)
+    return user
+
+
+def _user_from(
+    mode: AuthMode, name: str | None, claims: dict[str, Any], users: UsersFile, config: Settings
+) -> User | None:
+    """The user a session is at this moment: the users file's account, or the OIDC identity's mapped role."""
     if mode == AuthMode.OFF:
         return OPEN_USER
     if mode == AuthMode.OIDC:
-        if not st.user.is_logged_in:
-            return None
-        default = settings().oidc_default_role
-        user = oidc_user(
-            st.user.to_dict(),
-            role_mapping(settings(), users_file()),
+        default = config.oidc_default_role
+        return oidc_user(
+            claims,
+            role_mapping(config, users),
             parse_role(default, "VLSEARCH_OIDC_DEFAULT_ROLE") if default else None,
+            require_verified=config.oidc_require_verified_email,
         )
-        if not st.session_state.get(OIDC_AUDITED):
-            audit_log().record(Action.SIGN_IN, user=user, mode=mode.value)
-            st.session_state[OIDC_AUDITED] = True
-        return user
-    name = st.session_state.get(SIGNED_IN)
-    account = users_file().account(name) if name else None
-    if account is None:
-        st.session_state.pop(SIGNED_IN, None)
-        return None
-    return User(account.name, account.role, mode)
+    account = users.account(name) if name else None
+    return None if account is None else User(account.name, account.role, mode)
 
 
 def gate() -> User | None:
@@ -257,6 +286,77 @@ def allowed(permission: Permission, page: str) -> User:
         raise AssertionError("st.stop() ends the run") from error
 
 
+# every action re-checks the role when it runs -------------------------------------------------------
+
+
+def session_name() -> str:
+    """The name this session signed in under, whatever its role is now (for the audit log of a refusal)."""
+    if auth_mode() == AuthMode.OFF:
+        return OPEN_USER.name
+    return str(st.session_state.get(SIGNED_IN) or st.user.get("email") or "")
+
+
+def user_now() -> User | None:
+    """This session's user with the role the users file or the OIDC mapping gives them at this moment; None when
+    the account is gone or has lost its role. Actions call this, not the page's `user`: a button callback runs
+    with what the page's previous run knew, and `vlsearch users set-role` may have changed it since."""
+    try:
+        return current_user()
+    except SignInFailed:
+        return None
+
+
+def authorize(permission: Permission, action: Action, **detail: Any) -> User:
+    """Every state-changing action calls this as it runs: the user as they are now, when their role allows
+    `permission`; otherwise the refusal is written to the audit log (as `action` with `detail`) and
+    PermissionDenied raised, which guard() shows as a message naming the role needed."""
+    name = session_name()
+    user = user_now()
+    try:
+        return require(user, permission)
+    except PermissionDenied as error:
+        audit_log().record(action, user=user, actor=name, outcome=Outcome.REFUSED, reason=str(error), **detail)
+        raise
+
+
+def role_lookup(user: User) -> Callable[[], User | None]:
+    """How to find `user`'s role later, outside a script run (a deferred download runs in a server thread with no
+    session state): the users file or the OIDC mapping is read again each time it is called."""
+    users, config = users_file(), settings()
+    claims = st.user.to_dict() if user.mode == AuthMode.OIDC else {}
+
+    def lookup() -> User | None:
+        try:
+            return _user_from(user.mode, user.name, claims, users, config)
+        except SignInFailed:
+            return None
+
+    return lookup
+
+
+def audit_csv_export(
+    user: User, lookup: Callable[[], User | None], audit: AuditLog, *, action: Action | None, actor: str | None
+) -> Callable[[], bytes]:
+    """The audit page's CSV as a deferred download: the role is checked, and the export audited, when the button
+    is pressed (not when the page was drawn), so an admin demoted since cannot take the log away."""
+
+    def export() -> bytes:
+        now = lookup()
+        try:
+            require(now, Permission.READ_AUDIT)
+        except PermissionDenied as error:
+            audit.record(
+                Action.EXPORT, user=now, actor=user.name, outcome=Outcome.REFUSED, page="audit", export="csv",
+                reason=str(error),
+            )  # fmt: skip
+            raise
+        events = audit.events(action=action, actor=actor)
+        audit.record(Action.EXPORT, user=now, page="audit", export="csv", events=len(events))
+        return events_csv(events)
+
+    return export
+
+
 def sign_in_page() -> None:
     """The sign-in form (local users) or the identity provider's button (OIDC)."""
     st.title("Sign in to vlsearch")
@@ -270,12 +370,19 @@ def sign_in_page() -> None:
             password = st.text_input("Password", type="password", key="auth_password")
             submitted = st.form_submit_button("Sign in", type="primary", icon=":material/login:")
         if submitted:
+            address = request_address()
             try:
-                user = sign_in(users_file(), throttle(), name, password)
+                user = sign_in(users_file(), throttle(), name, password, address)
             except SignInFailed as error:
-                audit_log().record(Action.SIGN_IN, actor=name.strip(), outcome=Outcome.FAILED, reason=str(error))
+                actor = name.strip()[:MAX_LOGGED_NAME]
+                not_logged = sign_in_audit_filter().admit(actor, error)
+                if not_logged is not None:
+                    more = {"not_logged": not_logged} if not_logged else {}
+                    audit_log().record(
+                        Action.SIGN_IN, actor=actor, outcome=Outcome.FAILED, reason=str(error), address=address, **more
+                    )
                 raise
-            audit_log().record(Action.SIGN_IN, user=user, mode=user.mode.value)
+            audit_log().record(Action.SIGN_IN, user=user, mode=user.mode.value, address=address)
             st.session_state[SIGNED_IN] = user.name
             st.rerun()
 
@@ -314,7 +421,14 @@ def audited(action: Action, user: User, **detail: Any) -> Iterator[dict[str, Any
     audit_log().record(action, user=user, **detail, **outcome)
 
 
-def spend_model_calls(*, image: bool, rerank: bool) -> None:
-    """Count a search against this session's model-call allowance; LimitReached when it is used up."""
-    budget = st.session_state.setdefault(MODEL_CALLS, ModelCallBudget.from_settings(settings()))
-    budget.spend(search_model_calls(embedder=services().models.embedder is not None, image=image, rerank=rerank))
+@st.cache_resource
+def _model_call_budgets(max_calls: int, window_s: float) -> ModelCallBudgets:
+    return ModelCallBudgets(max_calls, window_s)
+
+
+def spend_model_calls(user: User, *, image: bool, rerank: bool) -> None:
+    """Count a search against the user's model-call allowance; LimitReached when it is used up. Kept per user
+    name for the whole process, so opening another tab or session does not start a fresh allowance."""
+    budgets = _model_call_budgets(settings().max_model_calls_per_session, settings().model_calls_window_s)
+    calls = search_model_calls(embedder=services().models.embedder is not None, image=image, rerank=rerank)
+    budgets.of(user.name).spend(calls)

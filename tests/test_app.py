@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -60,6 +61,20 @@ def texts(app: AppTest) -> str:
 def click(app: AppTest, label: str) -> AppTest:
     next(button for button in app.button if button.label == label).click()
     return app.run()
+
+
+def shown(markdown: str) -> str:
+    """Escaped text (entities, zero-width spaces) as the reader sees it."""
+    return html.unescape(markdown).replace("\u200b", "")
+
+
+def shown_table(table: Any) -> dict[str, str]:
+    """An st.table of names and values (both escaped: its cells are Markdown) as the reader sees it."""
+    return {shown(name): shown(value) for name, value in table.value.iloc[:, 0].to_dict().items()}
+
+
+def captions_of_images(app: AppTest) -> list[str]:
+    return [shown(caption) for image in app.image for caption in image.captions]
 
 
 def upload(app: AppTest, key: str, name: str, data: bytes, mime: str = "image/png") -> None:
@@ -160,7 +175,7 @@ def test_details_and_find_similar(open_page, collection):
     first = hits_of(app)[0]
     app.button(key=f"analyst_details_{first.record.id}").click().run()
     assert "Find similar" in [button.label for button in app.button]
-    metadata, fields = (table.value.iloc[:, 0].to_dict() for table in app.table)
+    metadata, fields = (shown_table(table) for table in app.table)
     assert metadata["resolution"] == first.record.metadata["resolution"] and fields["uri"] == first.record.uri
     app = click(app, "Find similar")
     assert not app.exception and not app.error
@@ -229,17 +244,15 @@ def test_play_starts_the_video_at_its_window(open_page, media_collection):
 
 def test_open_page_shows_the_page_and_offers_the_pdf(open_page, media_collection):
     app = open_hit(search(open_page, media_collection, "laptop lid"), "manual.pdf")
-    assert "page 2 of manual.pdf" in [caption for image in app.image for caption in image.captions]
-    assert "Download manual.pdf" in [button.label for button in app.get("download_button")]
+    assert "page 2 of manual.pdf" in captions_of_images(app)
+    assert "Download manual.pdf" in [shown(button.label) for button in app.get("download_button")]
 
 
 def test_a_page_of_a_pdf_at_a_url_links_to_the_page(open_page, media_collection):
     app = open_hit(search(open_page, media_collection, "laptop lid"), "guide.pdf")
-    assert "stored thumbnail (guide.pdf is at a URL, not on this server)" in [
-        caption for image in app.image for caption in image.captions
-    ]
+    assert "stored thumbnail (guide.pdf is at a URL, not on this server)" in captions_of_images(app)
     (link,) = app.link_button
-    assert link.proto.url == f"{GUIDE_URL}#page=4" and link.proto.label == "Open page 4 of guide.pdf"
+    assert link.proto.url == f"{GUIDE_URL}#page=4" and shown(link.proto.label) == "Open page 4 of guide.pdf"
 
 
 # screenshot lookup -----------------------------------------------------------------------------

@@ -1,4 +1,6 @@
-from pipeline.search.highlight import Segment, escape, highlight, matched_terms, to_html
+import html
+
+from pipeline.search.highlight import Segment, chart_text, escape, highlight, matched_terms, to_html
 
 
 def marked(segments: list[Segment]) -> list[str]:
@@ -44,3 +46,11 @@ def test_html_and_markdown_are_escaped():
     assert "<mark>card</mark><br>next" in markup
     assert to_html([Segment("a\nb")], inline=True) == "a · b"
     assert escape("it's <ok> & [so](on)") == "it&#39;s &#60;ok&#62; &#38; &#91;so&#93;&#40;on&#41;"
+
+
+def test_chart_text_keeps_plotly_from_reading_links_and_tags():
+    hostile = '<a href="http://evil.example/x">billing</a> & <b>more</b>'
+    assert (
+        chart_text(hostile) == '&lt;a href="http://evil.example/x"&gt;billing&lt;/a&gt; &amp; &lt;b&gt;more&lt;/b&gt;'
+    )
+    assert html.unescape(chart_text(hostile)) == hostile  # Plotly shows the characters themselves

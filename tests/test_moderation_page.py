@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import html
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from pipeline.access.audit import Action, Outcome, open_audit_log
+from pipeline.access.auth import Role, UsersFile
 from pipeline.config import Settings
 from pipeline.images import thumbnail_jpeg
 from pipeline.ingest.ingestor import Ingestor
@@ -125,3 +129,55 @@ def test_another_reviewers_claim_is_respected(page, data_dir):
     open_queue(Settings(data_dir=data_dir)).claim(1, "alice")
     page.text_input(key="moderation_reviewer").set_value("bob").run()
     assert page.subheader[0].value == "Item 2 · spam"
+
+
+# the role is checked again when a button runs ---------------------------------------------------------
+
+
+@pytest.fixture
+def signed_in(data_dir: Path, users_json: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], AppTest]:
+    """Open the page signed in (local users) as a name of tests/conftest.py's users file."""
+    shutil.copy(users_json, data_dir / "users.json")
+    monkeypatch.setenv("VLSEARCH_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("VLSEARCH_MODELS_ENABLED", "false")
+    monkeypatch.setenv("VLSEARCH_AUTH", "local")
+
+    def open_as(name: str) -> AppTest:
+        app = AppTest.from_file(str(PAGE), default_timeout=60)
+        app.session_state["auth_user"] = name
+        app.run()
+        assert not app.exception
+        return app
+
+    return open_as
+
+
+def demote(users: UsersFile) -> str:
+    users.set_role("mo", Role.SUPPORT)
+    return "support"
+
+
+def remove(users: UsersFile) -> str:
+    users.remove("mo")
+    return ""
+
+
+@pytest.mark.parametrize(
+    ("change", "button"), [(demote, "Remove"), (demote, "Approve"), (demote, "Skip"), (remove, "Remove")]
+)
+def test_a_moderator_demoted_or_removed_while_the_page_is_open_cannot_decide(signed_in, data_dir, change, button):
+    page = signed_in("mo")
+    assert page.subheader[0].value == "Item 1 · counterfeit"  # claimed by mo
+    role_now = change(UsersFile(data_dir / "users.json"))  # `vlsearch users set-role mo --role support`
+
+    click(page, button)  # the button drawn while mo was a moderator
+    assert not page.exception
+    item = open_queue(Settings(data_dir=data_dir)).get(1)
+    assert (item.state, item.reviewer, item.claimed_by) == (State.PENDING, None, "mo")  # undecided, not released
+    assert any("it needs the moderator or admin role" in error.value for error in page.error)
+    refused = [
+        (event.actor, event.role, event.outcome, event.detail.get("step"))
+        for event in open_audit_log(data_dir).events(action=Action.DECISION)
+    ]
+    assert refused == [("mo", role_now, Outcome.REFUSED, {"Remove": "decide", "Approve": "decide"}.get(button, "skip"))]
+    assert not any(event.outcome == Outcome.OK for event in open_audit_log(data_dir).events())

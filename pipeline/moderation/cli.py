@@ -13,16 +13,19 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from pipeline.access.audit import open_audit_log
 from pipeline.config import Settings
 from pipeline.errors import VlsearchError
 from pipeline.ingest.ingestor import ItemResult
-from pipeline.ingest.sources import collect
+from pipeline.ingest.sources import SourcePolicy, collect
 from pipeline.moderation.export import write_decisions_csv
 from pipeline.moderation.library import add_references, categories_of, load_references
 from pipeline.moderation.queue import QueueItem, ReviewQueue, State, iso_time
+from pipeline.moderation.removal import Removed, content_remover, remove_queued_content
 from pipeline.moderation.scan import ScanResult
 from pipeline.moderation.services import Moderation, build_moderation, open_queue
 from pipeline.services import build_services
+from pipeline.store import build_store
 
 moderate_app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Content moderation: known-content library and review queue."
@@ -86,7 +89,7 @@ def library_add(
 ) -> None:
     """Add reference images to the known-content library; each needs a policy category."""
     try:
-        collected = collect(paths or [], manifest)
+        collected = collect(paths or [], manifest, SourcePolicy.from_settings(_settings()))
         if not collected.items and not collected.problems:
             err.print("nothing to add: give reference images, folders or --manifest")
             raise typer.Exit(2)
@@ -224,12 +227,30 @@ def decide(
     reviewer: Reviewer,
     note: Annotated[str, typer.Option(help="why (kept in the audit log)")] = "",
 ) -> None:
-    """Decide an item (claiming it if it is free); the decision and its audit row are written together."""
+    """Decide an item (claiming it if it is free); the decision and its audit row are written together. Removing
+    deletes the content first: its assets leave the collection and its upload file the uploads folder."""
     try:
-        item = _queue().decide(item_id, state, reviewer, note)
+        queue = _queue()
+        removed = _remove_content(queue, item_id, reviewer) if state == State.REMOVED else None
+        item = queue.decide(item_id, state, reviewer, note)
     except VlsearchError as error:
         raise _fail(error) from error
     out.print(f"item {item.id} {item.state} by {escape(item.reviewer or '')}")
+    if removed is not None:
+        out.print(f"removed content: {escape(removed.describe())}")
+
+
+def _remove_content(queue: ReviewQueue, item_id: int, reviewer: str) -> Removed:
+    """As the app's Remove does (pipeline.moderation.removal), audited under the reviewer's name."""
+    settings = _settings()
+    store = build_store(settings)
+    try:
+        remover = content_remover(store, settings)
+        return remove_queued_content(
+            queue, remover, open_audit_log(settings.data_dir), item_id, reviewer, user=None, via="cli"
+        )
+    finally:
+        store.close()
 
 
 @moderate_app.command()

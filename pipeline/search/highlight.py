@@ -26,6 +26,7 @@ _ESCAPES = str.maketrans(
     {char: f"&#{ord(char)};" for char in "&<>\"'\\`*_{}[]()#+-.!|~$="} | {":": "&#58;\u200b", "@": "&#64;\u200b"}
 )
 _WWW = re.compile(r"(www)(&#46;)", re.IGNORECASE)
+_CHART_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,12 @@ def to_html(segments: list[Segment], *, inline: bool = False) -> str:
 def escape(text: str) -> str:
     """Untrusted text (OCR, metadata) made inert for st.markdown: no HTML, no Markdown, no math, no links."""
     return _WWW.sub("\\1\u200b\\2", text.translate(_ESCAPES))
+
+
+def chart_text(text: str) -> str:
+    """Untrusted text made inert for Plotly (axis labels, titles, hover text): Plotly reads a subset of HTML there,
+    links included, so its specials become entities, which Plotly shows as the characters themselves."""
+    return text.translate(_CHART_ESCAPES)
 
 
 def _spans(text: str, wanted: set[str]) -> list[tuple[int, int]]:

@@ -9,10 +9,9 @@ from pipeline.access.audit import Action, logged_query
 from pipeline.access.auth import Permission
 from pipeline.display.assets import asset_title, asset_view, fit_width
 from pipeline.display.results import BASE_COLUMNS, SCORE_COLUMNS, facet_counts, hit_rows, hit_score_text, results_csv
-from pipeline.ingest.uploads import check_upload
 from pipeline.records import Hit
 from pipeline.search.feedback import query_id
-from pipeline.search.highlight import escape, highlight, to_html
+from pipeline.search.highlight import chart_text, escape, highlight, to_html
 from pipeline.search.searcher import Searcher
 from pipeline.store.base import Fusion
 from pipeline.store.filter_builder import build_where
@@ -38,7 +37,7 @@ def search(
     with ui.audited(
         Action.SEARCH, user, page="analyst", query=logged_query(text), image=image_sha, filters=where or ""
     ) as outcome:
-        ui.spend_model_calls(image=image is not None, rerank=rerank)
+        ui.spend_model_calls(user, image=image is not None, rerank=rerank)
         result = searcher.search(
             text=text or None,
             image=image,
@@ -69,6 +68,7 @@ def vote_widget(hit: Hit, query: dict, stored: dict[str, int]) -> None:
     previous = stored.get(hit.record.id)
     thumb = st.feedback("thumbs", key=key, default=THUMB_BY_VOTE[previous] if previous else None)
     if thumb is not None and VOTE_BY_THUMB[thumb] != stored.get(hit.record.id):
+        ui.authorize(Permission.SEARCH, Action.FEEDBACK, page="analyst", asset=hit.record.id)  # the role as it is now
         ui.feedback_log().record(
             query_text=query["text"],
             query_image_sha=query["image_sha"],
@@ -116,9 +116,9 @@ def detail_section(searcher: Searcher, hit: Hit, keyword_text: str) -> None:
             if record.caption:
                 st.markdown(f"**Caption** {escape(record.caption)}")
             st.markdown("**Metadata**")
-            st.table(pd.Series(dict(sorted(record.metadata.items())), dtype=str), border="horizontal", hide_header=True)
+            st.table(field_table(sorted(record.metadata.items())), border="horizontal", hide_header=True)
             st.markdown("**Fields**")
-            st.table(pd.Series(dict(view.fields), dtype=str), border="horizontal", hide_header=True)
+            st.table(field_table(view.fields), border="horizontal", hide_header=True)
             similar = st.button(
                 "Find similar", key="analyst_similar", icon=":material/image_search:", disabled=view.image is None
             )
@@ -137,6 +137,12 @@ def detail_section(searcher: Searcher, hit: Hit, keyword_text: str) -> None:
         st.rerun()
 
 
+def field_table(rows: list[tuple[str, str]]) -> pd.Series:
+    """Names and values for st.table, which renders its cells as Markdown: both come from data, so both are
+    escaped (a manifest value `![](http://host/beacon.png)` must stay text, not make the browser fetch it)."""
+    return pd.Series({escape(name): escape(value) for name, value in rows}, dtype=str)
+
+
 def charts(hits: list[Hit], columns: list[str]) -> None:
     rows = pd.DataFrame(hit_rows(hits))
     by_column, scores = st.columns(2)
@@ -149,11 +155,11 @@ def charts(hits: list[Hit], columns: list[str]) -> None:
                 index=columns.index("category") if "category" in columns else 0,
             )
             counts = facet_counts(hits, column)
-            figure = px.bar(
-                x=[value for value, _ in counts],
+            figure = px.bar(  # Plotly reads HTML (links too) in labels and hover text: every value is escaped for it
+                x=[chart_text(value) for value, _ in counts],
                 y=[count for _, count in counts],
-                labels={"x": column, "y": "hits"},
-                title=f"Results by {column}",
+                labels={"x": chart_text(column), "y": "hits"},
+                title=f"Results by {chart_text(column)}",
             )
             st.plotly_chart(figure, key="analyst_facet_chart")
         else:
@@ -217,7 +223,7 @@ with ui.guard("searching"):
             for index, (column, values) in enumerate(facets.items()):
                 counts = dict(values)
                 selections[column] = filter_columns[index % 4].multiselect(
-                    column,
+                    escape(column),  # a widget label is Markdown
                     list(counts),
                     key=f"analyst_filter_{column}",
                     format_func=lambda value, counts=counts: f"{value[:60]} ({counts[value]})",
@@ -228,7 +234,7 @@ with ui.guard("searching"):
 
     if submitted:
         st.session_state.pop("analyst_search", None)
-        image = check_upload(image_file.name, image_file.getvalue(), ui.limits()) if image_file else None
+        image = ui.query_image(image_file) if image_file else None
         label = " + ".join(part for part in (text.strip(), image_file.name if image_file else "") if part)
         search(
             services.searcher(),

@@ -3,7 +3,7 @@ and who may sign in with which role."""
 
 import streamlit as st
 
-from pipeline.access.audit import Action, events_csv
+from pipeline.access.audit import Action
 from pipeline.access.auth import AuthMode, Permission
 from streamlit_app import ui
 
@@ -19,10 +19,11 @@ with ui.guard("reading the audit log"):
     action_column, actor_column = st.columns(2)
     action = action_column.selectbox("Action", [ALL, *Action], key="audit_action")
     actor = actor_column.text_input("User", key="audit_actor", placeholder="any user")
-    events = audit.events(action=None if action == ALL else Action(action), actor=actor.strip() or None)
-    st.download_button(
+    chosen_action, chosen_actor = None if action == ALL else Action(action), actor.strip() or None
+    events = audit.events(action=chosen_action, actor=chosen_actor)
+    st.download_button(  # made when pressed, after the role is checked again (see ui.audit_csv_export)
         f"Download CSV ({len(events)} events)",
-        events_csv(events),
+        ui.audit_csv_export(user, ui.role_lookup(user), audit, action=chosen_action, actor=chosen_actor),
         file_name="vlsearch-audit.csv",
         mime="text/csv",
         key="audit_csv",

@@ -1,14 +1,15 @@
 """Home: what is in the collection, which engine and model mode serve it, and a panel to add images."""
 
-from pathlib import Path
-
 import streamlit as st
 
 from pipeline.access.audit import Action
+from pipeline.access.audit import Outcome as AuditOutcome
 from pipeline.access.auth import Permission, require
 from pipeline.display.overview import INGEST_COMMAND, collection_overview
+from pipeline.errors import BadInput
 from pipeline.ingest.ingestor import IngestReport, Outcome, ingest_collected
-from pipeline.ingest.sources import Collected, collect
+from pipeline.ingest.local_files import ROOTS_SETTING
+from pipeline.ingest.sources import Collected, SourcePolicy, collect_below_roots
 from pipeline.ingest.uploads import UPLOADS_FOLDER, save_uploads
 from pipeline.search.highlight import escape
 from streamlit_app import ui
@@ -68,27 +69,48 @@ with ui.guard("reading the collection"):
     with upload_tab, st.form("home_upload_form", clear_on_submit=True):
         files = ui.image_uploader("Images", "home_upload_files", multiple=True)
         upload_clicked = st.form_submit_button("Ingest uploads", type="primary")
-    with folder_tab, st.form("home_folder_form"):
-        folder = st.text_input(
-            "Folder path",
-            key="home_folder_path",
-            placeholder="/srv/screenshots",
-            help="A folder on the machine that runs this app, read recursively.",
-        )
-        folder_clicked = st.form_submit_button("Ingest folder", type="primary")
+    policy = SourcePolicy.from_settings(services.settings)
+    roots = ", ".join(str(root) for root in policy.roots)
+    folder, folder_clicked = "", False
+    with folder_tab:
+        if not policy.roots:
+            st.info(
+                "Ingesting a folder on the server is off: no folders are open to it. An administrator turns it on "
+                f"by setting `{ROOTS_SETTING}` to the folders that may be read (comma-separated, e.g. "
+                f"`{ROOTS_SETTING}=/srv/screenshots`) and restarting the app; or ingest from a shell with "
+                "`vlsearch ingest FOLDER`.",
+                icon=":material/folder_off:",
+            )
+        else:
+            with st.form("home_folder_form"):
+                folder = st.text_input(
+                    "Folder path",
+                    key="home_folder_path",
+                    placeholder=str(policy.roots[0]),
+                    help=f"A folder below {escape(roots)} on the machine that runs this app, read recursively "
+                    f"(a relative path is taken from {policy.roots[0]}). Links out of these folders are not followed.",
+                )
+                folder_clicked = st.form_submit_button("Ingest folder", type="primary")
+            st.caption(f"Folders open to ingest ({ROOTS_SETTING}): {escape(roots)}")
 
     with ui.guard("ingesting"):
         collected: Collected | None = None
         source = ""
         if upload_clicked and files:
-            require(user, Permission.INGEST)
+            ui.authorize(Permission.INGEST, Action.INGEST, source=f"{len(files)} uploads")  # the role as it is now
             uploads = [(file.name, file.getvalue()) for file in files]
             collected = save_uploads(uploads, services.settings.data_dir / UPLOADS_FOLDER, ui.limits())
             source = f"{len(uploads)} uploads"
         elif folder_clicked and folder.strip():
             require(user, Permission.INGEST)
-            collected = collect([Path(folder.strip()).expanduser()])
             source = folder.strip()
+            try:
+                collected = collect_below_roots(source, policy)
+            except BadInput as refused:  # outside the ingest roots, or not a folder
+                ui.audit_log().record(
+                    Action.INGEST, user=user, outcome=AuditOutcome.REFUSED, reason=str(refused), source=source
+                )
+                st.error(escape(str(refused)))
         elif upload_clicked or folder_clicked:
             st.warning("Choose images to upload or type a folder path first.")
 

@@ -6,7 +6,6 @@ from pipeline.access.audit import Action, logged_query
 from pipeline.access.auth import Permission
 from pipeline.display.assets import asset_view
 from pipeline.display.results import hit_label, hit_score_text
-from pipeline.ingest.uploads import check_upload
 from pipeline.records import SourceKind
 from pipeline.search.highlight import escape, highlight, to_html
 from pipeline.search.lookup import KEYWORD_RULE, Lookup, TicketMatch, lookup_tickets, relevance_threshold, rerank_rule
@@ -95,11 +94,11 @@ with ui.guard("looking up the screenshot"):
         if upload is None:
             st.warning("Add the customer's screenshot first.")
         else:
-            screenshot = check_upload(upload.name, upload.getvalue(), ui.limits())
+            screenshot = ui.query_image(upload)
             with ui.audited(
                 Action.SEARCH, user, page="lookup", query=logged_query(note), image=screenshot.sha256
             ) as outcome:
-                ui.spend_model_calls(image=True, rerank=rerank)
+                ui.spend_model_calls(user, image=True, rerank=rerank)
                 lookup = lookup_tickets(
                     services.searcher(),
                     image=screenshot.image,

@@ -9,6 +9,7 @@ from pipeline.moderation.desk import ReviewDesk
 from pipeline.moderation.library import reference_thumbnails
 from pipeline.moderation.matching import Match
 from pipeline.moderation.queue import OPEN_STATES, TRANSITIONS, QueueItem, State, iso_time
+from pipeline.moderation.removal import content_remover
 from pipeline.moderation.services import Moderation, build_moderation
 from pipeline.search.highlight import escape
 from streamlit_app import ui
@@ -29,17 +30,28 @@ def moderation() -> Moderation:
 
 
 def desk() -> ReviewDesk:
-    """The queue as this user may use it; the reviewer is the signed-in name (typed in only when sign-in is off)."""
+    """The queue as this user may use it at this moment: built for each action with the role read again (a button
+    callback would otherwise act with the page's previous run's user). The reviewer is the signed-in name (typed
+    in only when sign-in is off); a Remove decision deletes the content from the main collection."""
     typed = st.session_state.get("moderation_reviewer", "")
-    return ReviewDesk(moderation().queue, ui.audit_log(), user, typed if user.mode == AuthMode.OFF else user.name)
+    services = ui.services()
+    return ReviewDesk(
+        moderation().queue,
+        ui.audit_log(),
+        ui.user_now(),
+        typed if user.mode == AuthMode.OFF else user.name,
+        content_remover(services.store, services.settings),
+    )
 
 
 def decide(item_id: int, state: State) -> None:
     """Button callback: runs before the rerun, so the page then shows the next item."""
     with ui.guard("saving the decision"):
-        desk().decide(item_id, state, st.session_state.get("moderation_note", ""))
+        decision = desk().decide(item_id, state, st.session_state.get("moderation_note", ""))
         st.session_state["moderation_note"] = ""
         st.session_state["moderation_done"] = f"Item {item_id}: {state}."
+        if decision.removed is not None:
+            st.session_state["moderation_removed"] = decision.removed.describe()
 
 
 def skip(item_id: int) -> None:
@@ -123,6 +135,9 @@ with ui.guard("reading the moderation queue"):
     done = st.session_state.pop("moderation_done", None)
     if done:
         st.success(done, icon=":material/task_alt:")
+    removed = st.session_state.pop("moderation_removed", None)
+    if removed:
+        st.info(f"Removed content: {escape(removed)}.", icon=":material/delete:")
 
     if chosen_state in OPEN_STATES:
         if not reviewer.strip():
