@@ -20,7 +20,7 @@ from pipeline.display.results import hit_label, window_label, window_text
 from pipeline.errors import BadInput, VlsearchError
 from pipeline.images import read_image_file
 from pipeline.ingest.ingestor import IngestReport, ItemResult, Outcome, ingest_collected
-from pipeline.ingest.sources import Collected, collect
+from pipeline.ingest.sources import Collected, SourcePolicy, collect
 from pipeline.logs import LEVELS, configure_logging
 from pipeline.moderation.cli import moderate_app
 from pipeline.records import Hit
@@ -89,7 +89,8 @@ def ingest(
 ) -> None:
     """Ingest images: OCR, caption and embed them, then store them. Unchanged files are skipped."""
     try:
-        collected = collect(inputs or [], manifest)
+        # Paths given here are the user's own; manifest rows stay below the manifest's folder or a root.
+        collected = collect(inputs or [], manifest, SourcePolicy.from_settings(Settings()))
     except BadInput as error:
         raise _fail(error) from error
     if not collected.items and not collected.problems:
@@ -165,7 +166,12 @@ def search(
         services = _services(ctx, collection)
         settings = services.settings
         query_image = (
-            read_image_file(image, max_bytes=settings.max_file_bytes, max_pixels=settings.max_image_pixels).image
+            read_image_file(
+                image,
+                max_bytes=settings.max_file_bytes,
+                max_pixels=settings.max_image_pixels,
+                query_size=services.query_size(),  # read small: OCR and the models never see more
+            ).image
             if image
             else None
         )
@@ -410,8 +416,78 @@ def evaluate_retrieval(
     out.print(table)
 
 
+audit_app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="The audit trails (audit.sqlite, moderation.sqlite)."
+)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    expect_head: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--expect-head",
+            metavar="HASH",
+            help="a head hash recorded earlier (from --json): it must still be on one of the chains (repeatable)",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the report, with each file's head hash, as JSON")
+    ] = False,
+) -> None:
+    """Check the hash chains of the audit log and the moderation decisions: exit 0 intact, 1 broken, 2 error."""
+    from pipeline.access.audit import AUDIT_FILE, AuditLog
+    from pipeline.access.chain import is_hash
+    from pipeline.moderation.queue import ReviewQueue
+    from pipeline.moderation.services import QUEUE_FILE
+
+    heads = [head.strip().lower() for head in expect_head or []]
+    for head in heads:
+        if not is_hash(head):
+            raise _fail(BadInput(f"--expect-head {head!r}", "not a head hash (64 hex digits, from audit verify)"))
+    try:
+        data_dir = Settings().data_dir
+        files = ((data_dir / AUDIT_FILE, AuditLog), (data_dir / QUEUE_FILE, ReviewQueue))
+        reports = [opener(path).verify(heads) for path, opener in files if path.exists()]
+    except VlsearchError as error:
+        raise _fail(error) from error
+    except ValidationError as error:
+        err.print(f"[red]error:[/red] invalid settings: {escape(str(error))}")
+        raise typer.Exit(2) from error
+    absent = [str(path) for path, _ in files if not path.exists()]
+    unmatched = [head for head in heads if not any(head in report.heads_found for report in reports)]
+    intact = all(report.intact for report in reports) and not unmatched
+    if as_json:
+        report_json = {
+            "intact": intact,
+            "files": [report.to_json() for report in reports],
+            "absent": absent,
+            "expected_heads": [{"hash": head, "found": head not in unmatched} for head in heads],
+        }
+        sys.stdout.write(json.dumps(report_json, indent=2) + "\n")
+    else:
+        for report in reports:
+            problem = report.problem
+            if problem is None:
+                out.print(
+                    f"{escape(str(report.file))} ({report.table}): {report.rows} rows, intact; head {report.head}"
+                )
+            else:
+                out.print(
+                    f"{escape(str(report.file))} ({report.table}): [red]broken[/red] at {problem.table} row "
+                    f"{problem.row_id}: {escape(problem.reason)}"
+                )
+        for path in absent:
+            out.print(f"{escape(path)}: not there, nothing to check")
+        for head in unmatched:
+            out.print(f"[red]expected head {head} is on no chain[/red]: rows up to it were rewritten or removed")
+    if not intact:
+        raise typer.Exit(1)
+
+
 app.add_typer(moderate_app, name="moderate")
 app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
 
 
 def main() -> None:

@@ -93,6 +93,13 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(50 * 1024 * 1024, ge=1)
     max_image_pixels: int = Field(89_478_485, ge=1, description="decompression-bomb limit")
     thumbnail_px: int = Field(256, ge=32, le=256)
+    query_max_pixels: int = Field(
+        4_000_000,
+        ge=32 * 32,
+        description="a query image is scaled down to this many pixels before OCR and the models "
+        "(a screenshot's text stays readable; each pixel costs memory and time)",
+    )
+    query_max_side: int = Field(4096, ge=32, description="a query image's longest side is scaled down to this")
     ingest_batch_size: int = Field(
         16, ge=1, description="assets per store commit; an interrupted ingest redoes at most one batch"
     )
@@ -110,6 +117,17 @@ class Settings(BaseSettings):
     )
     video_max_frames: int = Field(3600, ge=1, description="frames sampled per video at most")
     video_window_s: float = Field(3.0, gt=0, description="length of the time window a video hit reports")
+
+    # files on the server and manifests (docs/security.md#files-on-the-server)
+    ingest_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="folders the app's server-folder ingest and manifest rows may read below (symlinks may not "
+        "leave them); absolute paths, comma-separated or a JSON list; unset = no server-folder ingest in the app, "
+        "manifest rows only below the manifest's folder",
+    )
+    max_metadata_columns: int = Field(
+        64, ge=1, le=1000, description="most metadata columns one manifest may bring (each is a column and an index)"
+    )
 
     # URLs (manifest rows and ingest arguments)
     url_allowed_domains: Annotated[list[str], NoDecode] = Field(
@@ -141,6 +159,11 @@ class Settings(BaseSettings):
     moderation_judge: bool = Field(False, description="ask the reranker the policy question on borderline uploads")
     moderation_judge_min_probability: float = Field(0.5, ge=0.0, le=1.0, description="judge probability that matches")
     moderation_lease_s: float = Field(600.0, gt=0, description="how long a reviewer's claim on a queue item lasts")
+    moderation_quarantine: bool = Field(
+        False,
+        description="a Remove decision moves the upload's file to <data_dir>/quarantine (owner-only) instead of "
+        "deleting it; its assets leave the collection either way",
+    )
 
     # access control and limits (pipeline/access/auth.py, pipeline/access/limits.py; docs/security.md)
     auth: Literal["auto", "local", "oidc", "off"] = Field(
@@ -156,14 +179,42 @@ class Settings(BaseSettings):
         description="OIDC e-mail or domain -> role: `ann@example.com=admin,example.com=analyst` or a JSON object",
     )
     oidc_default_role: str | None = Field(None, description="role of an OIDC user no mapping names; unset = no access")
-    sign_in_max_failures: int = Field(5, ge=1, description="failed sign-ins in a row before a user is locked out")
-    sign_in_lockout_s: float = Field(60.0, gt=0, description="how long a locked-out user must wait")
+    oidc_require_verified_email: bool = Field(
+        True,
+        description="only an `email_verified` claim that is boolean true lets an OIDC user in; false also admits "
+        "users whose provider sends no such claim (only for a provider that holds verified addresses only)",
+    )
+    sign_in_max_failures: int = Field(
+        5, ge=1, description="failed sign-ins in a row, for one name from one address, before they are locked out"
+    )
+    sign_in_lockout_s: float = Field(
+        60.0, gt=0, description="the first lockout; it doubles with each further failure (up to the maximum)"
+    )
+    sign_in_max_lockout_s: float = Field(
+        3600.0, gt=0, description="the longest lockout; failures are forgotten this long after a lockout ends"
+    )
+    trusted_proxies: int = Field(
+        0,
+        ge=0,
+        le=10,
+        description="reverse proxies in front of the app that append the client to X-Forwarded-For; the sign-in "
+        "lockout reads the client's address from there (0 = the connection's own address)",
+    )
     max_query_chars: int = Field(2000, ge=1, description="longest text query accepted")
     max_results: int = Field(1000, ge=1, le=1000, description="most hits one search may ask for")
     max_model_calls_per_session: int = Field(
-        200, ge=1, description="searches that run a model (embed, OCR of a query image, rerank) per app session"
+        200,
+        ge=1,
+        description="model calls (embed, OCR of a query image, rerank) one signed-in user may make per window, "
+        "counted across all their tabs and sessions",
     )
     model_calls_window_s: float = Field(3600.0, gt=0, description="the window the model-call limit counts over")
+    max_concurrent_queries: int = Field(
+        2,
+        ge=1,
+        description="model-heavy searches (query OCR, embedding, rerank) one process runs at once; "
+        "more are answered 'busy, try again' instead of piling up",
+    )
 
     @field_validator("oidc_roles", mode="before")
     @classmethod
@@ -202,6 +253,25 @@ class Settings(BaseSettings):
                 raise ValueError(f"{entry!r} is not a domain name (give names like example.com, no scheme or path)")
             domains.append(domain)
         return domains
+
+    @field_validator("ingest_roots", mode="before")
+    @classmethod
+    def _root_list(cls, value: object) -> object:
+        """Accept `/srv/a,/srv/b` as well as a JSON list; only absolute folders (`~` expanded), never relative to
+        wherever the server happens to start."""
+        if isinstance(value, str):
+            value = json.loads(value) if value.lstrip().startswith("[") else value.split(",")
+        if not isinstance(value, list):
+            return value
+        roots = []
+        for entry in (str(item).strip() for item in value):
+            if not entry:
+                continue
+            root = Path(entry).expanduser()
+            if not root.is_absolute():
+                raise ValueError(f"{entry!r} is not an absolute path (give folders like /srv/screenshots)")
+            roots.append(root)
+        return roots
 
     @property
     def lance_dir(self) -> Path:

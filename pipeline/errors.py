@@ -40,11 +40,13 @@ class PermissionDenied(VlsearchError):
 
 
 class SignInFailed(VlsearchError):
-    """Wrong name or password, or the name is locked out for a while; `retry_after_s` > 0 when locked."""
+    """Wrong name or password, or the name is locked out for a while; `retry_after_s` > 0 when locked.
+    `unknown_name` (never shown: the message is the same) lets the app audit guesses at random names sparingly."""
 
-    def __init__(self, message: str, retry_after_s: float = 0.0) -> None:
+    def __init__(self, message: str, retry_after_s: float = 0.0, *, unknown_name: bool = False) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+        self.unknown_name = unknown_name
 
 
 class AuthNotConfigured(VlsearchError):
@@ -59,6 +61,11 @@ class LimitReached(VlsearchError):
         self.retry_after_s = retry_after_s
 
 
+class Busy(LimitReached):
+    """The process already runs as many model-heavy queries as it may (VLSEARCH_MAX_CONCURRENT_QUERIES): try again
+    in `retry_after_s` rather than queue behind them."""
+
+
 class LeaseConflict(VlsearchError):
     """Another reviewer holds a live lease on a moderation queue item."""
 
@@ -67,3 +74,15 @@ class LeaseConflict(VlsearchError):
         self.item_id = item_id
         self.holder = holder
         self.expires_at = expires_at
+
+
+class RemovalFailed(VlsearchError):
+    """A Remove decision could not delete its content; the item stays undecided (and claimed) so it can be retried."""
+
+    def __init__(self, item_id: int, reviewer: str, reason: str) -> None:
+        super().__init__(
+            f"item {item_id} was not removed: deleting its content failed ({reason}); it stays claimed by "
+            f"{reviewer}, try Remove again"
+        )
+        self.item_id = item_id
+        self.reason = reason

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,40 @@ class ImageLimits:
 
 
 @dataclass(frozen=True)
+class QuerySize:
+    """The most pixels and the longest side a query image is read at (VLSEARCH_QUERY_MAX_PIXELS, _QUERY_MAX_SIDE).
+
+    OCR and the models cost memory and time with every pixel, and a screenshot's text stays readable at a few
+    megapixels, so a query image is scaled down before either sees it (an ingested image keeps its size)."""
+
+    max_pixels: int
+    max_side: int
+
+    def fit(self, width: int, height: int) -> tuple[int, int]:
+        """(width, height) scaled down to both limits, keeping the aspect ratio; unchanged when it fits."""
+        scale = min(1.0, self.max_side / max(width, height), math.sqrt(self.max_pixels / (width * height)))
+        if scale >= 1.0:
+            return width, height
+        fitted = [max(1, math.floor(width * scale)), max(1, math.floor(height * scale))]
+        while fitted[0] * fitted[1] > self.max_pixels:  # rounding can leave it a row over
+            fitted[fitted[1] > fitted[0]] -= 1
+        return fitted[0], fitted[1]
+
+    def apply(self, image: Image.Image) -> Image.Image:
+        """A scaled-down copy when the image is over a limit, else the image itself."""
+        size = self.fit(image.width, image.height)
+        if size == image.size:
+            return image
+        if image.mode not in RESIZABLE_MODES:
+            image = to_rgb(image)
+        return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+# Modes Pillow resizes with a proper filter ("P" and "1" only by nearest neighbour, which loses small text).
+RESIZABLE_MODES = frozenset({"RGB", "RGBA", "L", "LA"})
+
+
+@dataclass(frozen=True)
 class DecodedImage:
     """An image that passed every check, ready for OCR and the models."""
 
@@ -52,8 +87,10 @@ class DecodedImage:
         return self.image.height
 
 
-def read_image_file(path: Path, *, max_bytes: int, max_pixels: int) -> DecodedImage:
-    """Read and decode one file; every refusal is a BadInput naming the file."""
+def read_image_file(
+    path: Path, *, max_bytes: int, max_pixels: int, query_size: QuerySize | None = None
+) -> DecodedImage:
+    """Read and decode one file; every refusal is a BadInput naming the file. `query_size`: see decode_image."""
     source = str(path)
     try:
         size = path.stat().st_size
@@ -63,11 +100,14 @@ def read_image_file(path: Path, *, max_bytes: int, max_pixels: int) -> DecodedIm
         raise BadInput(source, "empty file")
     if size > max_bytes:
         raise BadInput(source, f"file is {size:,} bytes, over the {max_bytes:,}-byte limit")
-    return decode_image(path.read_bytes(), source, max_pixels=max_pixels)
+    return decode_image(path.read_bytes(), source, max_pixels=max_pixels, query_size=query_size)
 
 
-def decode_image(data: bytes, source: str, *, max_pixels: int) -> DecodedImage:
-    """Decode bytes into an upright RGB image, refusing anything outside the whitelist."""
+def decode_image(data: bytes, source: str, *, max_pixels: int, query_size: QuerySize | None = None) -> DecodedImage:
+    """Decode bytes into an upright RGB image, refusing anything outside the whitelist.
+
+    With `query_size` (a query image) the result is scaled down to it; a JPEG is decoded at a reduced scale
+    straight away (Pillow's draft mode), so a huge photo never exists at full size in memory."""
     if not data:
         raise BadInput(source, "empty file")
     try:
@@ -84,9 +124,16 @@ def decode_image(data: bytes, source: str, *, max_pixels: int) -> DecodedImage:
                 )
             mime = MIME_BY_FORMAT[image.format]
             image.seek(0)  # first frame of animations
+            if query_size is not None:
+                image.draft(None, query_size.fit(image.width, image.height))  # JPEG only; others ignore it
             image.load()
-            upright = ImageOps.exif_transpose(image) or image
+            decoded: Image.Image = image
+            if query_size is not None and image.mode in RESIZABLE_MODES:
+                decoded = _keep_exif(query_size.apply(image), image)  # before the full-size copies below
+            upright = ImageOps.exif_transpose(decoded) or decoded
             rgb = to_rgb(upright)
+            if query_size is not None:
+                rgb = query_size.apply(rgb)
     except BadInput:
         raise
     except UnidentifiedImageError as error:
@@ -96,6 +143,16 @@ def decode_image(data: bytes, source: str, *, max_pixels: int) -> DecodedImage:
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         raise BadInput(source, f"corrupt or truncated image: {error}") from error
     return DecodedImage(image=rgb, sha256=hashlib.sha256(data).hexdigest(), mime=mime)
+
+
+def _keep_exif(scaled: Image.Image, original: Image.Image) -> Image.Image:
+    """Carry the orientation over to a resized copy, so exif_transpose still turns it upright."""
+    if scaled is not original:
+        scaled.info = dict(original.info)
+        exif = original.getexif()
+        if exif:
+            scaled.info["exif"] = exif.tobytes()
+    return scaled
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pipeline.access.limits import process_query_slots
 from pipeline.config import Settings
-from pipeline.images import ImageLimits
+from pipeline.images import ImageLimits, QuerySize
 from pipeline.ingest.fetch import UrlPolicy
 from pipeline.ingest.ingestor import Ingestor, MediaPolicy
 from pipeline.models import Models, load_models
 from pipeline.ocr import OcrEngine, RapidOcrEngine
+from pipeline.private import keep_data_private
 from pipeline.search.rerank import RerankCache, RerankStage
 from pipeline.search.searcher import Searcher
 from pipeline.store import Store, build_store
@@ -71,8 +73,15 @@ class Services:
             frame_interval_s=1.0 / self.settings.video_fps,
             max_query_chars=self.settings.max_query_chars,
             max_results=self.settings.max_results,
+            query_size=self.query_size(),
+            slots=process_query_slots(self.settings.max_concurrent_queries),
         )
+
+    def query_size(self) -> QuerySize:
+        """What a query image is scaled down to before OCR and the models (VLSEARCH_QUERY_MAX_PIXELS, _SIDE)."""
+        return QuerySize(self.settings.query_max_pixels, self.settings.query_max_side)
 
 
 def build_services(settings: Settings) -> Services:
+    keep_data_private(settings.data_dir)  # before anything is opened: a data dir from an earlier version is tightened
     return Services(settings=settings, store=build_store(settings), ocr=RapidOcrEngine(), models=load_models(settings))

@@ -4,21 +4,26 @@ and the app refusing what a role may not do (pages left out of the navigation, r
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
 from pipeline.access.audit import Action, Outcome, open_audit_log
 from pipeline.access.auth import (
     PERMISSIONS,
+    UNKNOWN_ADDRESS,
     AuthMode,
     Permission,
     Role,
+    SignInAuditFilter,
     SignInThrottle,
     User,
     UsersFile,
+    client_address,
     oidc_user,
     require,
     resolve_mode,
@@ -161,7 +166,9 @@ def test_repeated_failures_lock_the_name_out_then_it_can_sign_in_again(users_dir
     for _ in range(3):
         with pytest.raises(SignInFailed, match="wrong user name or password"):
             sign_in(users, throttle, "ann", "guess-guess")
-    with pytest.raises(SignInFailed, match="too many failed sign-ins for 'ann': try again in 60 s"):
+    with pytest.raises(
+        SignInFailed, match="too many failed sign-ins for 'ann' from an unknown address: try again in 60 s"
+    ):
         sign_in(users, throttle, "ann", PASSWORDS["ann"])  # even the right password waits
     assert sign_in(users, throttle, "sam", PASSWORDS["sam"]).name == "sam"  # other names are not affected
     clock.now += 61
@@ -169,6 +176,100 @@ def test_repeated_failures_lock_the_name_out_then_it_can_sign_in_again(users_dir
     with pytest.raises(SignInFailed, match="wrong"):
         sign_in(users, throttle, "ann", "guess-guess")  # a success cleared the count: one failure is not a lockout
     assert sign_in(users, throttle, "ann", PASSWORDS["ann"]).name == "ann"
+
+
+ATTACKER, ANN_AT_HER_DESK = "203.0.113.66", "198.51.100.7"
+
+
+def test_failures_from_one_address_do_not_lock_the_name_out_at_another(users_dir):
+    """A stranger failing on purpose as admin must not lock admin out of their own address."""
+    users = UsersFile(users_dir / "users.json")
+    throttle = SignInThrottle(max_failures=3, lockout_s=60, clock=Clock())
+    for _ in range(3):
+        with pytest.raises(SignInFailed, match="wrong user name or password"):
+            sign_in(users, throttle, "ann", "guess-guess", ATTACKER)
+    with pytest.raises(SignInFailed, match="too many failed sign-ins for 'ann'") as locked:
+        sign_in(users, throttle, "ann", PASSWORDS["ann"], ATTACKER)
+    assert sign_in(users, throttle, "ann", PASSWORDS["ann"], ANN_AT_HER_DESK).name == "ann"
+    assert str(locked.value) == f"too many failed sign-ins for 'ann' from {ATTACKER}: try again in 60 s"
+
+
+def test_each_further_failure_doubles_the_lockout_up_to_the_cap_and_a_success_resets_it():
+    clock = Clock()
+    throttle = SignInThrottle(max_failures=2, lockout_s=60, max_lockout_s=300, clock=clock)
+    for _ in range(2):
+        throttle.check("ann", ATTACKER)
+        throttle.failed("ann", ATTACKER)
+    waits = []
+    for _ in range(4):
+        for _ in range(3):  # attempts during a lockout are refused, not counted: they do not prolong it
+            with pytest.raises(SignInFailed) as raised:
+                throttle.check("ann", ATTACKER)
+        waits.append(round(raised.value.retry_after_s))
+        clock.now += raised.value.retry_after_s + 1  # wait it out, then fail once more
+        throttle.check("ann", ATTACKER)
+        throttle.failed("ann", ATTACKER)
+    assert waits == [60, 120, 240, 300]
+    clock.now += 301
+    throttle.succeeded("ann", ATTACKER)
+    throttle.failed("ann", ATTACKER)
+    throttle.check("ann", ATTACKER)  # one failure after a success is no lockout
+
+
+def test_the_sign_in_address_is_the_connections_unless_a_trusted_proxy_appended_it():
+    written_by_the_client = {"X-Forwarded-For": ANN_AT_HER_DESK}
+    assert client_address(written_by_the_client, ATTACKER, trusted_proxies=0) == ATTACKER  # header ignored
+    assert client_address({}, None, trusted_proxies=0) == UNKNOWN_ADDRESS
+    behind_one_proxy = {"x-forwarded-for": f"{ANN_AT_HER_DESK}, {ATTACKER}"}  # the proxy appended the last entry
+    assert client_address(behind_one_proxy, "10.0.0.2", trusted_proxies=1) == ATTACKER
+    assert client_address(behind_one_proxy, "10.0.0.2", trusted_proxies=2) == ANN_AT_HER_DESK
+    assert client_address({"X-Forwarded-For": "<script>"}, "10.0.0.2", trusted_proxies=1) == "10.0.0.2"
+    assert client_address({}, "10.0.0.2", trusted_proxies=1) == "10.0.0.2"  # no header: the connection's
+
+
+class CountingHasher(PasswordHasher):
+    """Argon2id at small cost that counts what it computes."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=64, parallelism=1)
+        self.verifications = 0
+        self.hashes = 0
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+        self.verifications += 1
+        return super().verify(hash, password)
+
+    def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+        self.hashes += 1
+        return super().hash(password, salt=salt)
+
+
+def test_names_that_do_not_exist_cost_no_argon2_check(users_dir):
+    hasher = CountingHasher()
+    users = UsersFile(users_dir / "users.json", hasher)
+    throttle = SignInThrottle(max_failures=5, lockout_s=60)
+    for _ in range(50):
+        with pytest.raises(SignInFailed, match="^wrong user name or password$") as raised:
+            sign_in(users, throttle, f"guess-{secrets.token_hex(6)}", "password-1", ATTACKER)
+        assert raised.value.unknown_name
+    assert hasher.verifications == 0 and hasher.hashes <= 1  # at most one hash, to learn how long a check takes
+    with pytest.raises(SignInFailed, match="^wrong user name or password$") as raised:
+        sign_in(users, throttle, "ann", "not-her-password", ATTACKER)  # a real name: a real check
+    assert hasher.verifications == 1 and not raised.value.unknown_name
+
+
+def test_guesses_at_unknown_names_are_audited_once_per_name_and_in_bounded_numbers():
+    clock = Clock()
+    audit = SignInAuditFilter(per_window=3, window_s=600, clock=clock)
+    unknown = SignInFailed("wrong user name or password", unknown_name=True)
+    # a, b and c are written; the second a, then d and e are left out, and c's row counts the a before it
+    assert [audit.admit(name, unknown) for name in "abacde"] == [0, 0, None, 1, None, None]
+    assert audit.admit("ann", SignInFailed("wrong user name or password")) == 0  # a real name: always written
+    locked = SignInFailed("too many failed sign-ins", retry_after_s=30)
+    assert [audit.admit("ann", locked) for _ in range(3)] == [0, None, None]
+    clock.now += 600
+    assert audit.admit("f", unknown) == 2  # the next window's first row says how many were left out (d, e)
+    assert audit.admit("g", unknown) == 0
 
 
 @pytest.mark.parametrize(
@@ -220,13 +321,40 @@ def test_users_cli_adds_lists_changes_and_removes_users(tmp_path, monkeypatch):
 
 def test_oidc_roles_come_from_the_email_then_its_domain_then_the_default():
     roles = {"boss@example.com": Role.ADMIN, "example.com": Role.SUPPORT}
-    assert oidc_user({"email": "Boss@Example.com"}, roles, None).role == Role.ADMIN
+    assert oidc_user({"email": "Boss@Example.com", "email_verified": True}, roles, None).role == Role.ADMIN
     assert oidc_user({"email": "kim@example.com", "email_verified": True}, roles, None).role == Role.SUPPORT
-    assert oidc_user({"email": "lee@other.org"}, roles, Role.ANALYST).role == Role.ANALYST
+    assert oidc_user({"email": "lee@other.org", "email_verified": True}, roles, Role.ANALYST).role == Role.ANALYST
     with pytest.raises(SignInFailed, match="lee@other.org has no role in vlsearch"):
-        oidc_user({"email": "lee@other.org"}, roles, None)
+        oidc_user({"email": "lee@other.org", "email_verified": True}, roles, None)
     with pytest.raises(SignInFailed, match="has not verified kim@example.com"):
         oidc_user({"email": "kim@example.com", "email_verified": False}, roles, None)
+
+
+@pytest.mark.parametrize(
+    ("claims", "refusal"),
+    [
+        ({"email_verified": "false"}, "the identity provider has not verified kim@example.com"),
+        ({"email_verified": "true"}, "sent email_verified = 'true' for kim@example.com, not the boolean true"),
+        ({}, "did not say that kim@example.com is verified"),
+        ({"email_verified": False}, "the identity provider has not verified kim@example.com"),
+        ({"email_verified": True}, None),
+    ],
+)
+def test_only_an_email_verified_claim_of_boolean_true_gets_a_role(claims, refusal):
+    roles = {"example.com": Role.SUPPORT}
+    identity = {"email": "kim@example.com", **claims}
+    if refusal is None:
+        assert oidc_user(identity, roles, Role.ANALYST).role == Role.SUPPORT
+    else:
+        with pytest.raises(SignInFailed, match=refusal):
+            oidc_user(identity, roles, Role.ANALYST)  # not even the default role
+
+
+def test_a_provider_that_never_sends_the_claim_can_be_admitted_by_setting():
+    roles = {"example.com": Role.SUPPORT}
+    assert oidc_user({"email": "kim@example.com"}, roles, None, require_verified=False).role == Role.SUPPORT
+    with pytest.raises(SignInFailed, match="has not verified"):  # a claim that says no still says no
+        oidc_user({"email": "kim@example.com", "email_verified": "false"}, roles, None, require_verified=False)
 
 
 def test_oidc_sign_in_maps_the_identity_to_a_role_in_the_app(env, data_dir):
@@ -245,12 +373,36 @@ def test_oidc_sign_in_maps_the_identity_to_a_role_in_the_app(env, data_dir):
     app.run()
     assert events(data_dir, Action.SIGN_IN) == [("kim@example.com", Outcome.OK)]  # once per session
 
-    app.user = {"is_logged_in": True, "email": "lee@other.org"}
+    app.user = {"is_logged_in": True, "email": "lee@other.org", "email_verified": True}
     app.run()
     assert "lee@other.org has no role in vlsearch" in app.error[0].value
 
 
+def test_the_app_says_why_an_unverified_oidc_address_gets_no_role(env, data_dir):
+    env.setenv("VLSEARCH_OIDC_ROLES", "example.com=admin")
+    app = AppTest.from_file(str(APP), default_timeout=60)
+    app.secrets = OIDC_SECRETS
+    app.user = {"is_logged_in": True, "email": "kim@example.com", "email_verified": "true"}  # a string, not true
+    app.run()
+    assert "not the boolean true vlsearch needs, so it gets no role" in app.error[0].value
+    assert not app.title and [button.label for button in app.button] == ["Sign out"]  # no page, only the way out
+    assert events(data_dir, Action.SIGN_IN) == [("kim@example.com", Outcome.REFUSED)]
+
+
 # the app -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_sign_in_guesses_at_random_names_write_a_bounded_number_of_audit_rows(env, data_dir):
+    app = app_as(None)
+    for _ in range(30):
+        app = sign_in_form(app, f"guess-{secrets.token_hex(6)}", "password-1")
+        assert app.error[0].value == "wrong user name or password"
+    app = sign_in_form(app, "ann", "not-her-password")
+    rows = open_audit_log(data_dir).events(action=Action.SIGN_IN)
+    assert len(rows) == 20 + 1  # SignInAuditFilter's 20 per window, and every failure under a real name
+    assert (rows[0].actor, rows[0].outcome) == ("ann", Outcome.FAILED)
+    assert rows[1].actor.startswith("guess-") and rows[1].detail["address"] == UNKNOWN_ADDRESS
 
 
 def test_the_app_says_how_to_set_up_sign_in_when_none_is(env, tmp_path):
@@ -324,4 +476,4 @@ def test_the_review_desk_refuses_a_decision_without_the_role_and_audits_it(data_
         ("ana", Outcome.REFUSED, "decide"),
     ]
     admin = User("ann", Role.ADMIN, AuthMode.LOCAL)
-    assert ReviewDesk(queue, audit, admin, "ann").decide(1, State.ESCALATED).state == State.ESCALATED
+    assert ReviewDesk(queue, audit, admin, "ann").decide(1, State.ESCALATED).item.state == State.ESCALATED

@@ -11,6 +11,7 @@ only thing between a user and an action.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -30,6 +31,8 @@ from pipeline.config import Settings
 from pipeline.errors import AuthNotConfigured, BadInput, PermissionDenied, SignInFailed
 
 USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+MAX_NAME_CHARS = 64
+WRONG_NAME_OR_PASSWORD = "wrong user name or password"
 MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_CHARS = 1024
 ADD_ADMIN = "python -m pipeline users add NAME --role admin"
@@ -144,8 +147,7 @@ class UsersFile:
     def __init__(self, path: Path, hasher: PasswordHasher | None = None) -> None:
         self.path = path
         self.hasher = hasher or PasswordHasher()
-        # Verified against when the name is unknown, so a wrong name costs as much time as a wrong password.
-        self._decoy = self.hasher.hash("decoy password")
+        self._check_s: float | None = None  # how long an Argon2 check takes here; see _as_long_as_a_check
 
     # reads -------------------------------------------------------------------------------
 
@@ -160,15 +162,32 @@ class UsersFile:
         return self.accounts().get(name)
 
     def verify(self, name: str, password: str) -> User:
-        """The user when the password matches its hash (Argon2id, constant-time compare); SignInFailed otherwise."""
+        """The user when the password matches its hash (Argon2id, constant-time compare); SignInFailed otherwise,
+        with the same message for a name that does not exist."""
         account = self.account(name)
-        try:
-            self.hasher.verify(account.password_hash if account else self._decoy, password)
-        except (VerificationError, InvalidHashError):
-            account = None
         if account is None:
-            raise SignInFailed("wrong user name or password")
+            self._as_long_as_a_check()
+            raise SignInFailed(WRONG_NAME_OR_PASSWORD, unknown_name=True)
+        started = time.perf_counter()
+        try:
+            self.hasher.verify(account.password_hash, password)
+        except (VerificationError, InvalidHashError):
+            raise SignInFailed(WRONG_NAME_OR_PASSWORD) from None
+        finally:
+            self._check_s = time.perf_counter() - started
         return User(account.name, account.role, AuthMode.LOCAL)
+
+    def _as_long_as_a_check(self) -> None:
+        """Wait about as long as a real Argon2 check takes, without doing one.
+
+        An unknown name costs no 64 MiB Argon2 run (else random names would burn memory and CPU at will), but it
+        still takes as long as a wrong password, so response times do not tell which names exist. The duration
+        is measured on the last real check (or, before any, on one hash, once)."""
+        if self._check_s is None:
+            started = time.perf_counter()
+            self.hasher.hash("a password nobody has")
+            self._check_s = time.perf_counter() - started
+        time.sleep(self._check_s)
 
     # writes ------------------------------------------------------------------------------
 
@@ -260,47 +279,159 @@ def _account(source: str, name: str, entry: object) -> Account:
     return Account(check_name(name, where), parse_role(entry["role"], where), entry["password"])
 
 
-class SignInThrottle:
-    """Per-name lockout: after `max_failures` failures in a row the name is refused for `lockout_s`, and each
-    further failure locks it again, so guessing stays at a few tries a minute. Thread-safe; one per process."""
+# sign-in lockout ------------------------------------------------------------------------------
 
-    def __init__(self, max_failures: int, lockout_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+UNKNOWN_ADDRESS = "unknown"
+MAX_TRACKED_PAIRS = 50_000  # (name, address) pairs with failures kept in memory; the stalest go first
+
+
+class SignInThrottle:
+    """Lockout per name AND address, with exponential backoff.
+
+    After `max_failures` failures in a row for one name from one address, that pair is refused for `lockout_s`;
+    each further failure doubles the wait, up to `max_lockout_s`. Attempts during a lockout are refused without
+    being counted, so nobody can keep one going by failing once a minute; and a stranger failing on purpose from
+    their address does not lock the user out of their own. A pair's failures are forgotten `max_lockout_s` after
+    its lockout ends, and a success clears them. Thread-safe; one per process."""
+
+    def __init__(
+        self,
+        max_failures: int,
+        lockout_s: float,
+        max_lockout_s: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.max_failures = max_failures
         self.lockout_s = lockout_s
+        self.max_lockout_s = max(max_lockout_s, lockout_s)
         self.clock = clock
-        self._failures: dict[str, tuple[int, float]] = {}
+        self._failures: dict[tuple[str, str], tuple[int, float]] = {}
         self._lock = threading.Lock()
 
-    def check(self, name: str) -> None:
+    def lockout_after(self, failures: int) -> float:
+        """How long `failures` failures in a row lock a pair out: 0, then lockout_s, doubling, up to the maximum."""
+        if failures < self.max_failures:
+            return 0.0
+        return min(self.max_lockout_s, self.lockout_s * 2.0 ** min(failures - self.max_failures, 64))
+
+    def check(self, name: str, address: str = UNKNOWN_ADDRESS) -> None:
         with self._lock:
-            count, last = self._failures.get(name, (0, 0.0))
-        wait = last + self.lockout_s - self.clock()
-        if count >= self.max_failures and wait > 0:
+            failures, last = self._failures.get((name, address), (0, 0.0))
+        wait = last + self.lockout_after(failures) - self.clock()
+        if wait > 0:
+            where = "an unknown address" if address == UNKNOWN_ADDRESS else address
             raise SignInFailed(
-                f"too many failed sign-ins for {name!r}: try again in {max(1, round(wait))} s", retry_after_s=wait
+                f"too many failed sign-ins for {name!r} from {where}: try again in {_seconds(wait)}",
+                retry_after_s=wait,
             )
 
-    def failed(self, name: str) -> None:
+    def failed(self, name: str, address: str = UNKNOWN_ADDRESS) -> None:
         with self._lock:
-            count, _ = self._failures.get(name, (0, 0.0))
-            self._failures[name] = (count + 1, self.clock())
+            now = self.clock()
+            failures, last = self._failures.get((name, address), (0, 0.0))
+            if self._forgotten(failures, last, now):
+                failures = 0
+            self._failures[(name, address)] = (failures + 1, now)
+            if len(self._failures) > MAX_TRACKED_PAIRS:
+                self._prune(now)
 
-    def succeeded(self, name: str) -> None:
+    def succeeded(self, name: str, address: str = UNKNOWN_ADDRESS) -> None:
         with self._lock:
-            self._failures.pop(name, None)
+            self._failures.pop((name, address), None)
+
+    def _forgotten(self, failures: int, last: float, now: float) -> bool:
+        return now - last > self.lockout_after(failures) + self.max_lockout_s
+
+    def _prune(self, now: float) -> None:
+        """Drop forgotten pairs, then (a flood of random names) the stalest, so memory stays bounded."""
+        for key, (failures, last) in list(self._failures.items()):
+            if self._forgotten(failures, last, now):
+                del self._failures[key]
+        excess = len(self._failures) - MAX_TRACKED_PAIRS * 9 // 10
+        if excess > 0:
+            stalest = sorted(self._failures, key=lambda key: self._failures[key][1])[:excess]
+            for key in stalest:
+                del self._failures[key]
 
 
-def sign_in(users: UsersFile, throttle: SignInThrottle, name: str, password: str) -> User:
-    """Check the lockout, then the password; a failure counts towards the lockout, a success clears it."""
-    name = name.strip()
-    throttle.check(name)
+def _seconds(wait: float) -> str:
+    seconds = max(1, round(wait))
+    return f"{seconds} s" if seconds < 120 else f"{round(seconds / 60)} min"
+
+
+def sign_in(
+    users: UsersFile, throttle: SignInThrottle, name: str, password: str, address: str = UNKNOWN_ADDRESS
+) -> User:
+    """Check the lockout of this name from this address, then the password; a failure counts towards the
+    lockout, a success clears it. (No real name is longer than MAX_NAME_CHARS: longer ones are cut, so a
+    megabyte typed as a name is not kept.)"""
+    name = name.strip()[: MAX_NAME_CHARS + 1]
+    throttle.check(name, address)
     try:
         user = users.verify(name, password)
     except SignInFailed:
-        throttle.failed(name)
+        throttle.failed(name, address)
         raise
-    throttle.succeeded(name)
+    throttle.succeeded(name, address)
     return user
+
+
+def client_address(headers: Mapping[str, str], peer: str | None, trusted_proxies: int = 0) -> str:
+    """The address sign-in failures are counted under.
+
+    The connection's own address (`peer`; Streamlit's st.context.ip_address), unless the app runs behind
+    `trusted_proxies` reverse proxies (VLSEARCH_TRUSTED_PROXIES) that each append the address they saw to
+    X-Forwarded-For: then the entry the outermost of them appended. Entries to its left are whatever the client
+    wrote, so they are never used; with no trusted proxy the header is ignored altogether. UNKNOWN_ADDRESS when
+    neither gives an address."""
+    if trusted_proxies > 0:
+        forwarded = ",".join(value for key, value in headers.items() if key.lower() == "x-forwarded-for")
+        entries = [entry.strip() for entry in forwarded.split(",") if entry.strip()]
+        if len(entries) >= trusted_proxies and _is_address(entries[-trusted_proxies]):
+            return entries[-trusted_proxies]
+    return peer if peer and _is_address(peer) else UNKNOWN_ADDRESS
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+class SignInAuditFilter:
+    """Which failed sign-ins get a row in the audit log.
+
+    A wrong password for a real name always does: the lockout already bounds those per address. Guesses at names
+    that do not exist and attempts refused during a lockout cost an attacker nothing to repeat, so they are
+    written at most once per name and `per_window` times in all per `window_s`; the rest are counted, and the
+    count goes into the next row written for that kind ("not_logged"). Thread-safe; one per process."""
+
+    def __init__(self, per_window: int = 20, window_s: float = 600.0, clock: Callable[[], float] = time.monotonic):
+        self.per_window = per_window
+        self.window_s = window_s
+        self.clock = clock
+        self._windows: dict[str, tuple[float, set[str]]] = {}
+        self._not_logged: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def admit(self, name: str, failure: SignInFailed) -> int | None:
+        """None when this failure gets no row; else how many of its kind were left out before it."""
+        kind = "unknown name" if failure.unknown_name else "locked" if failure.retry_after_s > 0 else None
+        if kind is None:
+            return 0
+        with self._lock:
+            now = self.clock()
+            started, names = self._windows.get(kind, (now, set()))
+            if now - started >= self.window_s:
+                started, names = now, set()
+            self._windows[kind] = (started, names)
+            if name in names or len(names) >= self.per_window:
+                self._not_logged[kind] = self._not_logged.get(kind, 0) + 1
+                return None
+            names.add(name)
+            return self._not_logged.pop(kind, 0)
 
 
 # OIDC ----------------------------------------------------------------------------------------
@@ -313,14 +444,36 @@ def role_mapping(settings: Settings, users: UsersFile) -> dict[str, Role]:
     return mapping
 
 
-def oidc_user(claims: Mapping[str, Any], roles: Mapping[str, Role], default: Role | None) -> User:
-    """The user the identity provider vouched for, with the role their e-mail (else its domain) maps to."""
+def oidc_user(
+    claims: Mapping[str, Any], roles: Mapping[str, Role], default: Role | None, *, require_verified: bool = True
+) -> User:
+    """The user the identity provider vouched for, with the role their e-mail (else its domain) maps to.
+
+    Roles hang on e-mail addresses, so the address must be the user's: only an `email_verified` claim that is the
+    boolean true counts (a self-signup account at a provider that does not check addresses could otherwise claim
+    anyone's). `require_verified=False` (VLSEARCH_OIDC_REQUIRE_VERIFIED_EMAIL=false) also admits a missing claim,
+    for providers that only hold verified addresses and never send it."""
     email = str(claims.get("email") or "").strip().lower()
     if "@" not in email:
         raise SignInFailed("the identity provider sent no e-mail address; add the `email` scope to its client")
-    if claims.get("email_verified") is False:
-        raise SignInFailed(f"the identity provider has not verified {email}; verify it there, then sign in again")
+    _check_verified(email, claims.get("email_verified"), require_verified)
     role = roles.get(email) or roles.get(email.rsplit("@", 1)[1]) or default
     if role is None:
         raise SignInFailed(f"{email} has no role in vlsearch: ask an admin to add it to the role mapping")
     return User(email, role, AuthMode.OIDC)
+
+
+def _check_verified(email: str, verified: object, required: bool) -> None:
+    if verified is True or (verified is None and not required):
+        return
+    if verified is None:
+        raise SignInFailed(
+            f"the identity provider did not say that {email} is verified (its token has no email_verified claim), "
+            "so it gets no role; an admin can accept such providers with VLSEARCH_OIDC_REQUIRE_VERIFIED_EMAIL=false"
+        )
+    if verified is False or str(verified).strip().lower() == "false":
+        raise SignInFailed(f"the identity provider has not verified {email}; verify it there, then sign in again")
+    raise SignInFailed(
+        f"the identity provider sent email_verified = {str(verified)[:40]!r} for {email}, not the boolean true "
+        "vlsearch needs, so it gets no role; ask an admin to check the provider's claims"
+    )

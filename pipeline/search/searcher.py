@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from PIL import Image
 
-from pipeline.access.limits import check_query_text, check_result_limit
+from pipeline.access.limits import QuerySlots, check_query_text, check_result_limit, process_query_slots
 from pipeline.config import Settings
 from pipeline.errors import BadInput
+from pipeline.images import QuerySize
 from pipeline.models import Embedder, Query
 from pipeline.ocr import OcrEngine
 from pipeline.records import Hit
@@ -24,6 +26,9 @@ CANDIDATES_PER_HIT = 10
 VIDEO_WINDOW_S: float = Settings.model_fields["video_window_s"].default
 FRAME_INTERVAL_S: float = 1.0 / Settings.model_fields["video_fps"].default
 MAX_QUERY_CHARS: int = Settings.model_fields["max_query_chars"].default
+QUERY_SIZE = QuerySize(
+    Settings.model_fields["query_max_pixels"].default, Settings.model_fields["query_max_side"].default
+)
 NO_RERANKER = "rerank unavailable: no reranker model is loaded (see VLSEARCH_RERANK_MODEL); hits keep their fused order"
 
 
@@ -52,9 +57,13 @@ class Searcher:
         frame_interval_s: float = FRAME_INTERVAL_S,
         max_query_chars: int = MAX_QUERY_CHARS,
         max_results: int = MAX_LIMIT,
+        query_size: QuerySize = QUERY_SIZE,
+        slots: QuerySlots | None = None,
     ) -> None:
         """`frame_interval_s` is the time between sampled frames (1 / VLSEARCH_VIDEO_FPS): a window's end.
-        `max_query_chars` and `max_results` are VLSEARCH_MAX_QUERY_CHARS and VLSEARCH_MAX_RESULTS."""
+        `max_query_chars` and `max_results` are VLSEARCH_MAX_QUERY_CHARS and VLSEARCH_MAX_RESULTS; a query image
+        is scaled down to `query_size` before OCR and the models; model-heavy searches take one of `slots`
+        (default: the process's, VLSEARCH_MAX_CONCURRENT_QUERIES)."""
         self.store = store
         self.ocr = ocr
         self.embedder = embedder
@@ -63,6 +72,8 @@ class Searcher:
         self.frame_interval_s = frame_interval_s
         self.max_query_chars = max_query_chars
         self.max_results = min(max_results, MAX_LIMIT)
+        self.query_size = query_size
+        self.slots = slots or process_query_slots()
 
     def search(
         self,
@@ -82,6 +93,36 @@ class Searcher:
         check_query_text(text, self.max_query_chars)
         if min_relevance is not None and not 0.0 <= min_relevance <= 1.0:
             raise BadInput("min relevance", f"{min_relevance} is not a probability in [0, 1]")
+        if image is not None:
+            image = self.query_size.apply(image)
+        if rerank is None:
+            # Default: rerank on a GPU, or when a cutoff asks for probabilities.
+            rerank = self.rerank is not None and (self.rerank.reranker.accelerated or min_relevance is not None)
+        heavy = image is not None or self.embedder is not None or (rerank and self.rerank is not None)
+        with self.slots.hold() if heavy else nullcontext():
+            return self._search(
+                text=text,
+                image=image,
+                alpha=alpha,
+                limit=limit,
+                where=where,
+                fusion=fusion,
+                rerank=rerank,
+                min_relevance=min_relevance,
+            )
+
+    def _search(
+        self,
+        *,
+        text: str | None,
+        image: Image.Image | None,
+        alpha: float,
+        limit: int,
+        where: str | None,
+        fusion: Fusion,
+        rerank: bool,
+        min_relevance: float | None,
+    ) -> SearchResult:
         plan = plan_query(text=text, image=image, ocr=self.ocr, embedder=self.embedder)
         notices = list(plan.notices)
         effective_alpha = alpha
@@ -91,9 +132,6 @@ class Searcher:
             notices.append("OCR + keyword mode: no embedding model, so results are ranked by BM25 only")
         elif not plan.keyword_text:
             effective_alpha = 1.0
-        if rerank is None:
-            # Default: rerank on a GPU, or when a cutoff asks for probabilities.
-            rerank = self.rerank is not None and (self.rerank.reranker.accelerated or min_relevance is not None)
         stage = self.rerank if rerank else None
         if rerank and stage is None:
             notices.append(NO_RERANKER)
