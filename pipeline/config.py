@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     weaviate_quantization: Literal["none", "rq", "sq", "pq", "bq"] | None = None
     weaviate_replication_factor: int | None = Field(None, ge=1)
     weaviate_shards: int | None = Field(None, ge=1)
+    weaviate_profile: str | None = Field(
+        None, description="a [profiles.<name>] table of the collection definition, e.g. cluster (replication 3)"
+    )
+    weaviate_consistency: Literal["ONE", "QUORUM", "ALL"] = Field(
+        "QUORUM", description="replicas that must answer each Weaviate read and write"
+    )
     ann_min_rows: int = Field(10_000, ge=256, description="build the ANN index once the table is this large")
 
     # logging

@@ -1,18 +1,22 @@
 """The Store contract as tests. An engine's test module subclasses StoreConformance and
-provides a `store` fixture returning an empty store with 8-d vectors."""
+provides two fixtures: `store`, an empty store with 8-d vectors, and `reopen`, a function
+`reopen(dim)` that opens the same store (same directory or collection) again with `dim`-d
+vectors; the caller closes what it returns."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 
-from pipeline.errors import BadInput
+from pipeline.errors import BadInput, StoreError
 from pipeline.records import AssetRecord, SourceKind, asset_id
 from pipeline.store.base import Fusion, StoreStats
 
 DIM = 8
+UNSET: tuple[object, ...] = (None, "", b"", {}, 0)  # values that look unset: a field must hold none of them
 
 
 def unit(*components: float) -> np.ndarray:
@@ -90,33 +94,44 @@ class StoreConformance:
         assert store.hybrid(text="anything", vector=unit(1), alpha=0.5, limit=5) == []
 
     def test_round_trip_keeps_every_field(self, store, tickets):
-        store.upsert(tickets)
+        # Every field of AssetRecord, set to a value that is not its default, so a new field cannot go unchecked.
+        want = dataclasses.replace(tickets[0], parent_uri="/collection/card.pdf", page=2, timestamp_s=12.5)
+        unset = [f.name for f in dataclasses.fields(want) if f.name != "vector" and getattr(want, f.name) in UNSET]
+        assert not unset, f"give these fields a value in this test: {unset}"
+        store.upsert([want, *tickets[1:]])
         store.optimize()
         assert store.count() == 4
-        (got,) = store.get([tickets[0].id])
-        want = tickets[0]
-        for field in (
-            "id",
-            "uri",
-            "sha256",
-            "width",
-            "height",
-            "mime",
-            "source_kind",
-            "ocr_text",
-            "caption",
-            "pdq",
-            "pdq_quality",
-            "thumbnail",
-            "metadata",
-            "ocr_model",
-            "caption_model",
-            "embed_model",
-            "ingested_at",
-        ):
-            assert getattr(got, field) == getattr(want, field), field
-        np.testing.assert_allclose(got.vector, want.vector, atol=1e-6)
+        (got,) = store.get([want.id])
+        for field in dataclasses.fields(want):
+            if field.name == "vector":
+                assert got.vector is not None and want.vector is not None
+                np.testing.assert_allclose(got.vector, want.vector, atol=1e-6)
+            else:
+                assert getattr(got, field.name) == getattr(want, field.name), field.name
         assert store.get([tickets[3].id])[0].vector is None
+
+    def test_reopening_keeps_data_and_refuses_another_dimension(self, store, reopen):
+        store.upsert([make_record("a", "hello", vector=unit(1))])
+        again = reopen(DIM)
+        try:
+            assert again.count() == 1
+        finally:
+            again.close()
+        with pytest.raises(StoreError, match="holds 8-d vectors but VLSEARCH_EMBED_DIM is 16"):
+            reopen(16)
+
+    def test_wrong_vector_shape_is_refused_without_writing(self, store):
+        good = make_record("good", "ok", vector=unit(1))
+        bad = make_record("bad", "x", vector=np.ones(3, dtype=np.float32))
+        with pytest.raises(StoreError, match="vector has shape"):
+            store.upsert([good, bad])
+        assert store.count() == 0
+
+    def test_words_that_ocr_glued_together_are_still_found(self, store):
+        glued = make_record("vpn", "Connectionfailed ErrorVPN-809:Thenetworkconnection betweenyourcomputer")
+        store.upsert([glued, make_record("other", "network settings")])
+        store.optimize()
+        assert store.keyword_search("connection failed", limit=5)[0][0] == glued.id
 
     def test_get_keeps_the_order_asked_and_skips_missing(self, store, tickets):
         store.upsert(tickets)

@@ -11,7 +11,6 @@ import os
 import time
 import uuid
 
-import numpy as np
 import pytest
 
 from pipeline.errors import BadInput, StoreError
@@ -49,6 +48,11 @@ def store(collection_name):
         opened.close()
 
 
+@pytest.fixture
+def reopen(collection_name):
+    return lambda dim: open_store(collection_name, dim=dim)
+
+
 @needs_server
 class TestWeaviateStore(StoreConformance):
     pass
@@ -64,34 +68,6 @@ def test_unreachable_server_is_a_store_error_naming_the_url():
 def test_a_url_that_is_not_http_is_refused_before_connecting():
     with pytest.raises(StoreError, match="must look like http://host:8080"):
         WeaviateStore("weaviate:8080", dim=DIM, ready_timeout_s=0.1)
-
-
-@needs_server
-def test_reopening_keeps_data_and_refuses_another_dimension(store, collection_name):
-    store.upsert([make_record("a", "hello", vector=unit(1))])
-    again = open_store(collection_name)
-    try:
-        assert again.count() == 1
-    finally:
-        again.close()
-    with pytest.raises(StoreError, match="holds 8-d vectors but VLSEARCH_EMBED_DIM is 16"):
-        open_store(collection_name, dim=16)
-
-
-@needs_server
-def test_wrong_vector_shape_is_refused_without_writing(store):
-    good = make_record("good", "ok", vector=unit(1))
-    bad = make_record("bad", "x", vector=np.ones(3, dtype=np.float32))
-    with pytest.raises(StoreError, match="vector has shape"):
-        store.upsert([good, bad])
-    assert store.count() == 0
-
-
-@needs_server
-def test_words_that_ocr_glued_together_are_still_found(store):
-    glued = make_record("vpn", "Connectionfailed ErrorVPN-809:Thenetworkconnection betweenyourcomputer")
-    store.upsert([glued, make_record("other", "network settings")])
-    assert store.keyword_search("connection failed", limit=5)[0][0] == glued.id
 
 
 @needs_server
@@ -111,3 +87,21 @@ def test_hybrid_options_and_health(store):
     assert health["live"] and health["ready"] and health["version"]
     assert store.stats().server["version"] == health["version"]
     assert [doc_id for batch in store.iter_ids(batch_size=1) for doc_id in batch] == sorted([near.id, far.id])
+
+
+def test_an_unknown_consistency_level_is_refused_before_connecting():
+    with pytest.raises(StoreError, match="consistency level must be ONE, QUORUM or ALL"):
+        WeaviateStore("http://127.0.0.1:9", dim=DIM, ready_timeout_s=0.1, consistency="MOST")
+
+
+@needs_server
+def test_reads_and_writes_name_the_consistency_level(collection_name):
+    from weaviate.classes.config import ConsistencyLevel
+
+    opened = open_store(collection_name)
+    try:
+        assert opened.consistency == ConsistencyLevel.QUORUM
+        assert opened._collection.consistency_level == ConsistencyLevel.QUORUM
+    finally:
+        opened.drop()
+        opened.close()

@@ -333,3 +333,19 @@ def test_docker_compose_runs_a_pinned_weaviate_without_vectorizers_and_with_api_
         assert app["environment"]["VLSEARCH_WEAVIATE_URL"] == "http://weaviate:8080"
     assert services["app-gpu"]["profiles"] == ["gpu"]
     assert services["app-gpu"]["deploy"]["resources"]["reservations"]["devices"][0]["driver"] == "nvidia"
+
+
+def test_the_cluster_profile_replicates_every_shard_three_times_and_the_default_once():
+    assert load_spec().replication_factor == 1
+    cluster = load_spec(profile="cluster")
+    assert cluster.replication_factor == 3
+    assert dataclasses.replace(cluster, replication_factor=1, source=load_spec().source) == load_spec()  # nothing else
+
+
+def test_an_unknown_or_malformed_profile_names_the_file(tmp_path):
+    with pytest.raises(StoreError, match=r"collection\.toml has no profile 'klingon' \(profiles: cluster\)"):
+        load_spec(profile="klingon")
+    bad = tmp_path / "collection.toml"
+    bad.write_text(DEFAULT_SCHEMA_FILE.read_text(encoding="utf-8") + "\n[profiles.odd]\ncluster = 3\n")
+    with pytest.raises(StoreError, match=r"profiles\.odd\.cluster must be a table"):
+        load_spec(bad, "odd")

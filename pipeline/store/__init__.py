@@ -27,7 +27,7 @@ def build_store(settings: Settings) -> Store:
 
             if not settings.weaviate_url:
                 raise StoreError("VLSEARCH_STORE=weaviate needs VLSEARCH_WEAVIATE_URL, e.g. http://localhost:8080")
-            spec = load_spec(settings.weaviate_schema_file).with_overrides(
+            spec = load_spec(settings.weaviate_schema_file, settings.weaviate_profile).with_overrides(
                 quantization=settings.weaviate_quantization,
                 replication_factor=settings.weaviate_replication_factor,
                 shard_count=settings.weaviate_shards,
@@ -41,6 +41,7 @@ def build_store(settings: Settings) -> Store:
                 spec=spec,
                 timeout_s=settings.weaviate_timeout_s,
                 ready_timeout_s=settings.weaviate_ready_timeout_s,
+                consistency=settings.weaviate_consistency,
             )
         case other:
             raise ValueError(f"unknown engine {other!r}")

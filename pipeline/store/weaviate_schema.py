@@ -131,8 +131,12 @@ class CollectionSpec:
         return dataclasses.replace(self, **changes)
 
 
-def load_spec(path: Path | None = None) -> CollectionSpec:
-    """Read and check a collection definition (default weaviate/collection.toml); StoreError names file and key."""
+def load_spec(path: Path | None = None, profile: str | None = None) -> CollectionSpec:
+    """Read and check a collection definition (default weaviate/collection.toml); StoreError names file and key.
+
+    `profile` picks a `[profiles.<name>]` table of the file whose tables are laid over the top-level
+    ones, key by key (e.g. `[profiles.cluster.cluster] replication_factor = 3` for a three-node cluster).
+    """
     path = path or DEFAULT_SCHEMA_FILE
     source = str(path)
     try:
@@ -141,10 +145,25 @@ def load_spec(path: Path | None = None) -> CollectionSpec:
         raise StoreError(f"cannot read the Weaviate collection definition {source}: {error}") from error
     except tomllib.TOMLDecodeError as error:
         raise StoreError(f"{source} is not valid TOML: {error}") from error
+    if profile:
+        data = _with_profile(source, data, profile)
     try:
         return _spec(source, data)
     except (KeyError, TypeError) as error:
         raise StoreError(f"{source}: missing or malformed setting {error}") from error
+
+
+def _with_profile(source: str, data: dict[str, Any], profile: str) -> dict[str, Any]:
+    profiles = data.get("profiles", {})
+    if not isinstance(profiles, dict) or profile not in profiles:
+        known = ", ".join(sorted(profiles)) if isinstance(profiles, dict) else ""
+        raise StoreError(f"{source} has no profile {profile!r} (profiles: {known or 'none'})")
+    merged = dict(data)
+    for table, values in profiles[profile].items():
+        if not isinstance(values, dict) or not isinstance(data.get(table, {}), dict):
+            raise StoreError(f"{source}: profiles.{profile}.{table} must be a table over the [{table}] table")
+        merged[table] = {**data.get(table, {}), **values}
+    return merged
 
 
 def _spec(source: str, data: dict[str, Any]) -> CollectionSpec:
