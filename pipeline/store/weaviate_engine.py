@@ -5,7 +5,8 @@ the record id as their uuid, the vector is the self-provided named vector "defau
 keyword search is BM25F over the analysed copies `ocr_tokens` / `caption_tokens` (queries go
 through the same analyzer.search_tokens as the documents). Hybrid search runs on the server
 (`query.hybrid` with explicit alpha and fusion type); the per-hit figures that explain a
-hybrid hit are filled in as follows:
+hybrid hit are filled in as follows (the arithmetic and the parsing of Weaviate's explain_score
+text live in weaviate_scores.py, which says why and where the text formats come from):
 - fused: Weaviate's score. Scores travel as float32, so ranked fusion is recomputed in
   float64 from the ranks Weaviate reports in explain_score (the same numbers as
   pipeline/store/fusion.py), and relative fusion is clamped to [0, 1].
@@ -13,6 +14,8 @@ hybrid hit are filled in as follows:
   fusion (whose explanation has no scores) one extra BM25 query restricted to those hits.
 - vector_distance: cosine distance computed here from the stored vector returned with the
   hit, for hits that came from the vector result set.
+If explain_score does not parse, bm25 and vector_distance are None (one warning per query)
+and the fused score and order are Weaviate's own.
 Writes are not atomic across objects as they are in LanceDB: new objects are imported
 first and older objects at the same uri are deleted only once their replacement is in.
 """
@@ -25,13 +28,13 @@ import re
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
 from weaviate.classes.aggregate import GroupByAggregate
+from weaviate.classes.config import ConsistencyLevel
 from weaviate.classes.init import AdditionalConfig, Auth, Timeout
 from weaviate.classes.query import Filter, HybridFusion, MetadataQuery
 from weaviate.collections.classes.filters import _Filters
@@ -42,9 +45,16 @@ from pipeline.errors import BadInput, StoreError
 from pipeline.records import AssetRecord, Hit, Scores, SourceKind, Vector
 from pipeline.store.analyzer import search_tokens
 from pipeline.store.base import Fusion, StoredAsset, StoreStats, check_column, top_values
-from pipeline.store.fusion import RANK_CONSTANT
 from pipeline.store.weaviate_filters import numeric_value, parse_weaviate_filter
 from pipeline.store.weaviate_schema import CollectionSpec, PropertySpec, create_arguments, load_spec
+from pipeline.store.weaviate_scores import (
+    Explained,
+    fused_score,
+    in_side,
+    parse_explain,
+    server_alpha,
+    side_weights,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,19 +82,6 @@ TRANSIENT_MARKERS = (
     "not ready",
 )
 _REFUSED = re.compile(r"\b(?:401|403)\b|unauthori[sz]ed|forbidden|anonymous access", re.IGNORECASE)
-_EXPLAIN_RELATIVE = re.compile(
-    r"\(Result Set '?(keyword|vector)[^)]*\) Document ([0-9a-fA-F-]{36}): original score ([^,\s]+)"
-)
-_EXPLAIN_RANKED = re.compile(
-    r"\(Result Set '?(keyword|vector)[^)]*\) Document ([0-9a-fA-F-]{36}) contributed ([^\s]+) to the score"
-)
-
-
-@dataclass
-class _Explained:
-    sets: set[str] = field(default_factory=set)
-    original: dict[str, float] = field(default_factory=dict)
-    contributed: dict[str, float] = field(default_factory=dict)
 
 
 class WeaviateStore:
@@ -106,6 +103,7 @@ class WeaviateStore:
         ready_timeout_s: float = 30.0,
         batch_size: int = 100,
         insert_retries: int = 3,
+        consistency: str = "QUORUM",
     ) -> None:
         self.url = url
         self.dim = dim
@@ -113,9 +111,15 @@ class WeaviateStore:
         self.name = collection[:1].upper() + collection[1:]  # Weaviate capitalises collection names
         self.batch_size = batch_size
         self.insert_retries = insert_retries
+        try:
+            # Every read and write of this store names its consistency level (see weaviate/README.md).
+            self.consistency = ConsistencyLevel(consistency.upper())
+        except ValueError as error:
+            wanted = "ONE, QUORUM or ALL"
+            raise StoreError(f"the Weaviate consistency level must be {wanted}, got {consistency!r}") from error
         self._client = self._connect(url, api_key, grpc_port, timeout_s, insert_timeout_s, ready_timeout_s)
         try:
-            self._collection = self._open_collection()
+            self._collection = self._open_collection().with_consistency_level(self.consistency)
             self._columns: list[str] = []
             self._columns_read_at = 0.0
             self._refresh_columns()
@@ -290,8 +294,13 @@ class WeaviateStore:
             return
         latest = list({record.id: record for record in records}.values())
         objects = [(record, self._properties(record), self._vector(record)) for record in latest]
-        self._add_metadata_columns({key for record in latest for key in record.metadata})
-        stale = self._stale_ids(latest)
+        try:
+            self._add_metadata_columns({key for record in latest for key in record.metadata})
+            stale = self._stale_ids(latest)
+        except StoreError as error:  # nothing was imported: name the records, as a refused import does
+            uris = ", ".join(record.uri for record in latest[:20])
+            more = f" (and {len(latest) - 20} more)" if len(latest) > 20 else ""
+            raise StoreError(f"none of {len(latest)} records was written ({uris}{more}): {error}") from error
         failed = self._import(objects)
         if failed:
             succeeded_uris = {record.uri for record in latest} - {record.uri for record, _ in failed}
@@ -503,21 +512,14 @@ class WeaviateStore:
         if not use_keyword and not use_vector:
             return []
         query_vector = self._query_vector(vector) if use_vector and vector is not None else None
-        # Weaviate runs the vector side whenever alpha > 0, so a side that is missing is left out
-        # by sending alpha 0 or 1, and the other side's weight is applied here (same numbers as Lance).
-        if use_keyword and use_vector:
-            server_alpha, scale = alpha, 1.0
-        elif use_vector:
-            server_alpha, scale = 1.0, alpha
-        else:
-            server_alpha, scale = 0.0, 1.0 - alpha
+        alpha_sent, scale = server_alpha(alpha, use_keyword, use_vector)
         filters = self._filters(where)
         names = self._record_properties(self._known_columns())
         response = self._query(
             lambda: self._collection.query.hybrid(
                 query=terms if use_keyword else None,
                 vector=query_vector.tolist() if query_vector is not None else None,
-                alpha=server_alpha,
+                alpha=alpha_sent,
                 fusion_type=HybridFusion.RANKED if fusion == Fusion.RANKED else HybridFusion.RELATIVE_SCORE,
                 target_vector=self.spec.vector_name,
                 query_properties=self.spec.query_properties(),
@@ -530,27 +532,32 @@ class WeaviateStore:
                 return_metadata=MetadataQuery(score=True, explain_score=True),
             )
         )
-        weights = {"keyword": 1.0 - server_alpha, "vector": server_alpha}
+        weights = side_weights(alpha_sent)
         hits: list[Hit] = []
-        explained: dict[str, _Explained] = {}
+        explained: dict[str, Explained | None] = {}
+        unparsed = 0
         for obj in response.objects:
             doc_id = str(obj.uuid)
-            explained[doc_id] = _explain(obj.metadata.explain_score or "", doc_id)
-            fused = float(obj.metadata.score or 0.0)
-            if fusion == Fusion.RANKED and (ranked := _ranked_score(explained[doc_id], weights)) is not None:
-                fused = ranked
-            fused *= scale
-            if fusion == Fusion.RELATIVE:
-                fused = min(max(fused, 0.0), 1.0)
+            explained[doc_id] = parse_explain(obj.metadata.explain_score or "", doc_id)
+            unparsed += explained[doc_id] is None
+            fused = fused_score(obj.metadata.score, fusion, scale, explained[doc_id], weights)
             record = self._record(obj)
-            in_vector = "vector" in explained[doc_id].sets or not explained[doc_id].sets
+            # Per-side figures only where the explanation says the hit was in that side's set.
             distance = (
                 _cosine_distance(query_vector, record.vector)
-                if query_vector is not None and record.vector is not None and in_vector
+                if query_vector is not None and record.vector is not None and in_side(explained[doc_id], "vector")
                 else None
             )
-            bm25 = explained[doc_id].original.get("keyword") if use_keyword else None
+            parsed = explained[doc_id]
+            bm25 = parsed.original.get("keyword") if use_keyword and parsed is not None else None
             hits.append(Hit(record=record, scores=Scores(fused=fused, bm25=bm25, vector_distance=distance)))
+        if unparsed:
+            log.warning(
+                "Weaviate's explain_score for %d of %d hybrid hits did not parse (its wording may have changed); "
+                "their bm25 and vector distance are left empty, the fused score and order are Weaviate's",
+                unparsed,
+                len(hits),
+            )
         if use_keyword:
             self._fill_bm25(hits, explained, terms, filters)
         # Ties broken by id, as in pipeline/store/fusion.py, so both engines order alike.
@@ -558,14 +565,11 @@ class WeaviateStore:
         return hits
 
     def _fill_bm25(
-        self, hits: list[Hit], explained: dict[str, _Explained], terms: str, filters: _Filters | None
+        self, hits: list[Hit], explained: dict[str, Explained | None], terms: str, filters: _Filters | None
     ) -> None:
         """BM25 scores the explanation did not carry (ranked fusion): one query restricted to those hits."""
         missing = [
-            hit.record.id
-            for hit in hits
-            if hit.scores.bm25 is None
-            and ("keyword" in explained[hit.record.id].sets or not explained[hit.record.id].sets)
+            hit.record.id for hit in hits if hit.scores.bm25 is None and in_side(explained[hit.record.id], "keyword")
         ]
         if not missing:
             return
@@ -793,37 +797,6 @@ def _refused_credentials(message: str) -> bool:
 def _transient(message: str) -> bool:
     lowered = message.lower()
     return any(marker in lowered for marker in TRANSIENT_MARKERS)
-
-
-def _explain(text: str, doc_id: str) -> _Explained:
-    """Which result sets a hybrid hit came from, with the original scores or contributions Weaviate reports."""
-    explained = _Explained()
-    for pattern, target in ((_EXPLAIN_RELATIVE, explained.original), (_EXPLAIN_RANKED, explained.contributed)):
-        for result_set, document, value in pattern.findall(text):
-            if document.lower() != doc_id:
-                continue
-            explained.sets.add(result_set)
-            try:
-                target[result_set] = float(value)
-            except ValueError:
-                continue
-    return explained
-
-
-def _ranked_score(explained: _Explained, weights: dict[str, float]) -> float | None:
-    """Reciprocal-rank score in float64: each contribution is weight / (rank + 60) in float32."""
-    if not explained.contributed:
-        return None
-    total = 0.0
-    for result_set, contribution in explained.contributed.items():
-        weight = weights.get(result_set, 0.0)
-        if weight <= 0 or contribution <= 0:
-            return None
-        rank = round(weight / contribution) - RANK_CONSTANT
-        if rank < 0:
-            return None
-        total += weight / (rank + RANK_CONSTANT)
-    return total
 
 
 def _cosine_distance(query: np.ndarray, stored: np.ndarray) -> float:
