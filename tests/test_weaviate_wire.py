@@ -712,6 +712,7 @@ def test_a_server_restart_mid_import_is_ridden_out_by_the_clients_retry(wire):
     assert list(wire.grpc.stored) == [before.id, after.id]
 
 
+@pytest.mark.slow
 def test_a_server_that_stays_away_mid_import_fails_that_batch_only_and_a_rerun_completes(wire, monkeypatch):
     monkeypatch.setattr(batch_base, "MAX_RETRIES", 0)  # the client's UNAVAILABLE retries: 1 + 2 s, not a minute
     store = open_store(wire, insert_retries=0)
@@ -729,6 +730,7 @@ def test_a_server_that_stays_away_mid_import_fails_that_batch_only_and_a_rerun_c
     assert list(wire.grpc.stored) == [before.id, after.id]
 
 
+@pytest.mark.slow
 def test_migrate_reports_a_refused_batch_and_a_second_run_sends_only_the_missing_records(wire, tmp_path):
     from pipeline.store.lance_engine import LanceStore
     from pipeline.store.migrate import migrate
@@ -756,6 +758,7 @@ def test_migrate_reports_a_refused_batch_and_a_second_run_sends_only_the_missing
     assert set(wire.grpc.stored) == {record.id for record in records}
 
 
+@pytest.mark.slow
 def test_ingest_and_search_cli_end_to_end_against_the_doubles(wire, tmp_path, monkeypatch):
     from pipeline.cli import app
 
