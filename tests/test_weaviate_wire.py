@@ -809,3 +809,27 @@ def test_the_analyst_page_shows_a_hit_from_the_doubles(wire, tmp_path, monkeypat
     assert "E-402" in page  # the hit's OCR text, as the double returned it
     hybrid = [r for r in wire.grpc.requests_of("Search") if r.HasField("hybrid_search")]
     assert hybrid[-1].hybrid_search.query == "card declined"
+
+
+@pytest.mark.slow
+def test_an_ingest_the_server_refused_is_reported_and_a_rerun_stores_every_asset(wire, tmp_path, monkeypatch):
+    from pipeline.cli import app
+
+    use_doubles(wire, tmp_path, monkeypatch)
+    wire.grpc.search_default = wire.grpc.stored_reply
+    images = sorted((ROOT / "samples" / "images").glob("*.png"))[:2]
+    refused = Abort(grpc.StatusCode.INTERNAL, "shard not ready for writes")
+    wire.grpc.batch_replies.extend([refused] * 4)
+    first = CliRunner().invoke(app, ["ingest", *map(str, images)])
+    assert first.exit_code != 0
+    assert "shard not ready for writes" in first.output
+    assert list(wire.grpc.stored) == []  # nothing refused is recorded as stored
+    wire.grpc.requests.clear()
+    second = CliRunner().invoke(app, ["ingest", *map(str, images)])
+    assert second.exit_code == 0, second.output
+    assert "added 2, updated 0, unchanged 0, failed 0" in second.output
+    (batch,) = wire.grpc.requests_of("BatchObjects")
+    assert sorted(MessageToDict(obj.properties.non_ref_properties)["uri"] for obj in batch.objects) == sorted(
+        str(path) for path in images
+    )
+    assert len(wire.grpc.stored) == 2
