@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 import threading
 import tomllib
 import uuid
@@ -28,8 +29,10 @@ from typer.testing import CliRunner
 from weaviate.collections.batch import base as batch_base
 from weaviate.proto.v1 import base_search_pb2
 
+from pipeline.config import Settings
 from pipeline.errors import BadInput, StoreError
-from pipeline.records import SourceKind, asset_id
+from pipeline.records import AssetRecord, SourceKind, asset_id
+from pipeline.store import build_store
 from pipeline.store.base import Fusion
 from pipeline.store.weaviate_engine import WeaviateStore
 from pipeline.store.weaviate_schema import load_spec
@@ -833,3 +836,95 @@ def test_an_ingest_the_server_refused_is_reported_and_a_rerun_stores_every_asset
         str(path) for path in images
     )
     assert len(wire.grpc.stored) == 2
+
+
+# g. `vlsearch migrate --from lancedb --to weaviate`: interrupted, reported, rerun to completion -------
+
+MIGRATE = ["migrate", "--from", "lancedb", "--to", "weaviate", "--batch-size", "2"]
+
+
+def lance_source_for_the_cli(count: int) -> dict[str, AssetRecord]:
+    """`count` records (unit 32-d vectors) in the LanceDB collection `vlsearch migrate` reads under the
+    settings `use_doubles` set (VLSEARCH_DATA_DIR, VLSEARCH_COLLECTION, VLSEARCH_EMBED_DIM), by id."""
+    rng = np.random.default_rng(16)
+    records = []
+    for i in range(count):
+        vector = rng.standard_normal(32).astype(np.float32)
+        records.append(make_record(f"m{i}", ocr_text=f"text {i}", vector=vector / np.linalg.norm(vector)))
+    source = build_store(Settings(store="lancedb"))
+    try:
+        source.upsert(records)
+    finally:
+        source.close()
+    return {record.id: record for record in records}
+
+
+def count_what_is_stored(wire):
+    """Aggregate replies for the summary line: the number of objects stored, no groups (the double filters nothing)."""
+
+    def answer(request):
+        if request.HasField("group_by"):
+            return grouped_reply(request.group_by.property, {})
+        return aggregate_reply(len(wire.grpc.stored))
+
+    return answer
+
+
+def assert_the_target_holds_the_source(wire, records: dict[str, AssetRecord]) -> None:
+    assert sorted(wire.grpc.stored) == sorted(records)
+    uris = [MessageToDict(obj.properties.non_ref_properties)["uri"] for obj in wire.grpc.stored.values()]
+    assert sorted(uris) == sorted(record.uri for record in records.values())  # one object per asset
+    for doc_id, obj in wire.grpc.stored.items():
+        record, props = records[doc_id], MessageToDict(obj.properties.non_ref_properties)
+        assert (props["sha256"], props["ocr_text"]) == (record.sha256, record.ocr_text)
+        assert unpack_vector(obj.vectors[0].vector_bytes) == pytest.approx(record.vector.tolist(), abs=1e-6)
+
+
+@pytest.mark.slow
+def test_migrate_cli_reports_a_refused_batch_with_exit_1_and_a_rerun_copies_only_the_rest(wire, tmp_path, monkeypatch):
+    from pipeline.cli import app
+
+    use_doubles(wire, tmp_path, monkeypatch)
+    records = lance_source_for_the_cli(6)
+    wire.grpc.search_default = wire.grpc.stored_reply
+    wire.grpc.aggregate_default = count_what_is_stored(wire)
+    refused = Abort(grpc.StatusCode.INTERNAL, "disk full on shard 0")  # not transient: the engine does not retry
+    # Batch 1 goes in; batch 2 is refused whole and then record by record; batch 3 goes in.
+    wire.grpc.batch_replies.extend([batch_reply(), refused, refused, refused])
+    first = CliRunner().invoke(app, MIGRATE)
+    assert first.exit_code == 1, first.output
+    assert "copied 4, already there 0, gone from the source 0, failed 2  ->  4 assets in weaviate" in first.stdout
+    _, refused_ids, *_ = sent_ids(wire)
+    for doc_id in refused_ids:
+        assert re.search(rf"failed {re.escape(records[doc_id].uri)}: .*disk full on shard 0", first.stdout)
+    assert sorted(wire.grpc.stored) == sorted(set(records) - set(refused_ids))  # nothing refused counted as stored
+    wire.grpc.requests.clear()
+    second = CliRunner().invoke(app, MIGRATE)
+    assert second.exit_code == 0, second.output
+    assert "copied 2, already there 4, gone from the source 0, failed 0  ->  6 assets in weaviate" in second.stdout
+    assert [sorted(ids) for ids in sent_ids(wire)] == [sorted(refused_ids)]  # nothing is written twice
+    assert_the_target_holds_the_source(wire, records)
+
+
+@pytest.mark.slow
+def test_migrate_cli_stopped_by_a_failing_server_says_why_and_a_rerun_completes(wire, tmp_path, monkeypatch):
+    from pipeline.cli import app
+
+    use_doubles(wire, tmp_path, monkeypatch)
+    records = lance_source_for_the_cli(4)
+    wire.grpc.search_default = wire.grpc.stored_reply
+    wire.grpc.aggregate_default = count_what_is_stored(wire)
+    # Searches in order: the target's dimension check, batch 1's lookup and stale-object query, batch 2's lookup.
+    answered = [wire.grpc.stored_reply] * 3
+    wire.grpc.search_replies.extend([*answered, Abort(grpc.StatusCode.INTERNAL, "index is read-only")])
+    first = CliRunner().invoke(app, MIGRATE)
+    assert first.exit_code == 2, first.output
+    assert "error:" in first.output and "index is read-only" in first.output
+    (copied_ids,) = sent_ids(wire)
+    assert sorted(wire.grpc.stored) == sorted(copied_ids) and len(copied_ids) == 2
+    wire.grpc.requests.clear()
+    second = CliRunner().invoke(app, MIGRATE)
+    assert second.exit_code == 0, second.output
+    assert "copied 2, already there 2, gone from the source 0, failed 0  ->  4 assets in weaviate" in second.stdout
+    assert [sorted(ids) for ids in sent_ids(wire)] == [sorted(set(records) - set(copied_ids))]
+    assert_the_target_holds_the_source(wire, records)
