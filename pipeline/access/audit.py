@@ -53,12 +53,15 @@ class Action(StrEnum):
     SIGN_IN = "sign-in"
     SIGN_OUT = "sign-out"
     OPEN_PAGE = "open-page"
+    API_REQUEST = "api-request"  # a request the HTTP API refused (the token's role does not allow the route)
     SEARCH = "search"
     INGEST = "ingest"
     DECISION = "decision"
     DESTRUCTIVE = "destructive"
     FEEDBACK = "feedback"
     EXPORT = "export"
+    TOKEN_CREATE = "token-create"
+    TOKEN_REVOKE = "token-revoke"
 
 
 class Outcome(StrEnum):

@@ -66,6 +66,7 @@ class AuthMode(StrEnum):
     LOCAL = "local"
     OIDC = "oidc"
     OFF = "off"
+    TOKEN = "token"  # an integration calling the HTTP API with a bearer token (pipeline.access.tokens)
 
 
 @dataclass(frozen=True)
