@@ -2,14 +2,16 @@
 
 The heavy torch loading happens on first use (weights.py finds them at start-up), through
 one cache keyed by checkpoint directory, device and dtype, so the embedder, captioner and
-reranker share one copy of weights they have in common.
+reranker share one copy of weights they have in common. Concurrent requests share them too:
+each checkpoint loads once however many threads ask at the same time, and its processor
+(whose tokenizer keeps the padding side as state) prepares one batch at a time.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,10 +51,12 @@ class Checkpoint:
     model: Qwen3VLForConditionalGeneration
     processor: Qwen3VLProcessor
     device: torch.device
+    # The fast tokenizer sets its padding side on itself before encoding: two threads preparing at once
+    # can get each other's side (left-padded reranker batches padded right, scored at the wrong token).
+    processor_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def prepare(self, conversations: Sequence[Conversation], *, padding_side: str, max_pixels: int) -> BatchFeature:
-        """Chat-format a batch, cap image resolution and tokenise, on the model's device."""
-        texts = self.processor.apply_chat_template(list(conversations), tokenize=False, add_generation_prompt=True)
+        """Chat-format a batch, cap image resolution and tokenise, on the model's device (safe from many threads)."""
         images = [
             item["image"]
             for conversation in conversations
@@ -64,35 +68,51 @@ class Checkpoint:
             width, height = image.size
             if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
                 raise BadInput(f"image {index} of the batch", f"{width}x{height} is too elongated for the model")
-        inputs = self.processor(
-            text=texts,
-            images=images or None,
-            padding=True,
-            padding_side=padding_side,
-            return_tensors="pt",
-            images_kwargs={"size": {"shortest_edge": min(MIN_PIXELS, max_pixels), "longest_edge": max_pixels}},
-        )
+        with self.processor_lock:
+            texts = self.processor.apply_chat_template(list(conversations), tokenize=False, add_generation_prompt=True)
+            inputs = self.processor(
+                text=texts,
+                images=images or None,
+                padding=True,
+                padding_side=padding_side,
+                return_tensors="pt",
+                images_kwargs={"size": {"shortest_edge": min(MIN_PIXELS, max_pixels), "longest_edge": max_pixels}},
+            )
         return inputs.to(self.device)
 
 
 _CHECKPOINTS: dict[tuple[str, str, torch.dtype], Checkpoint] = {}
-_LOCK = threading.Lock()
+_LOADING: dict[tuple[str, str, torch.dtype], threading.Lock] = {}
+_LOADING_GUARD = threading.Lock()
 
 
 def load_checkpoint(path: Path, device: torch.device) -> Checkpoint:
-    """Load (once per directory, device and dtype) the model and processor in path: bf16 on GPUs, float32 on CPU."""
+    """Load (once per directory, device and dtype) the model and processor in path: bf16 on GPUs, float32 on CPU.
+
+    Threads asking for the same checkpoint wait for one load; a loaded checkpoint is returned without waiting
+    for another one that is still loading.
+    """
     dtype = torch.float32 if device.type == "cpu" else torch.bfloat16
     key = (str(path.resolve()), str(device), dtype)
-    with _LOCK:
+    loaded = _CHECKPOINTS.get(key)
+    if loaded is not None:
+        return loaded
+    with _LOADING_GUARD:
+        key_lock = _LOADING.setdefault(key, threading.Lock())
+    with key_lock:
         if key not in _CHECKPOINTS:
-            from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
-
-            try:
-                processor = AutoProcessor.from_pretrained(path)
-                model = Qwen3VLForConditionalGeneration.from_pretrained(path, dtype=dtype)
-            except Exception as exc:
-                raise ModelUnavailable(str(path), f"loading the checkpoint failed ({exc})") from exc
-            # transformers types .to() for dtypes only
-            model = model.to(device).eval()  # type: ignore[arg-type]
-            _CHECKPOINTS[key] = Checkpoint(model=model, processor=processor, device=device)
+            _CHECKPOINTS[key] = _load(path, device, dtype)
         return _CHECKPOINTS[key]
+
+
+def _load(path: Path, device: torch.device, dtype: torch.dtype) -> Checkpoint:
+    from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
+
+    try:
+        processor = AutoProcessor.from_pretrained(path)
+        model = Qwen3VLForConditionalGeneration.from_pretrained(path, dtype=dtype)
+    except Exception as exc:
+        raise ModelUnavailable(str(path), f"loading the checkpoint failed ({exc})") from exc
+    # transformers types .to() for dtypes only
+    model = model.to(device).eval()  # type: ignore[arg-type]
+    return Checkpoint(model=model, processor=processor, device=device)

@@ -65,7 +65,8 @@ class QwenReranker:
         checkpoint = load_checkpoint(self._path, self._device)
         if self._yes_minus_no is None:
             tokenizer = checkpoint.processor.tokenizer
-            yes, no = (_answer_token(tokenizer, answer, self.name) for answer in ("yes", "no"))
+            with checkpoint.processor_lock:  # encode() resets the shared tokenizer's padding under other threads
+                yes, no = (_answer_token(tokenizer, answer, self.name) for answer in ("yes", "no"))
             head = checkpoint.model.lm_head.weight.detach()
             self._yes_minus_no = (head[yes] - head[no]).float()
         return checkpoint

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -33,25 +34,31 @@ class RerankOutcome:
 
 
 class RerankCache:
-    """Bounded LRU of scores, so paging through or repeating a query costs no model time."""
+    """Bounded LRU of scores, so paging through or repeating a query costs no model time.
+
+    Shared by concurrent searches: a lookup that moves an entry while another search evicts it must not fail.
+    """
 
     def __init__(self, max_entries: int = 20_000) -> None:
         self.max_entries = max_entries
         self._scores: OrderedDict[tuple[str, str, str], float] = OrderedDict()
+        self._lock = threading.Lock()
         self.hits = 0
 
     def get(self, key: tuple[str, str, str]) -> float | None:
-        score = self._scores.get(key)
-        if score is not None:
-            self._scores.move_to_end(key)
-            self.hits += 1
-        return score
+        with self._lock:
+            score = self._scores.get(key)
+            if score is not None:
+                self._scores.move_to_end(key)
+                self.hits += 1
+            return score
 
     def put(self, key: tuple[str, str, str], score: float) -> None:
-        self._scores[key] = score
-        self._scores.move_to_end(key)
-        while len(self._scores) > self.max_entries:
-            self._scores.popitem(last=False)
+        with self._lock:
+            self._scores[key] = score
+            self._scores.move_to_end(key)
+            while len(self._scores) > self.max_entries:
+                self._scores.popitem(last=False)
 
 
 def query_key(query: Query) -> str:
