@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
 
@@ -14,16 +13,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pipeline.access.cli import users_app
+from pipeline.access.cli import tokens_app, users_app
 from pipeline.config import Settings
-from pipeline.display.results import hit_label, window_label, window_text
+from pipeline.display.results import hit_label, window_text
+from pipeline.display.shapes import HitShape
 from pipeline.errors import BadInput, VlsearchError
 from pipeline.images import read_image_file
 from pipeline.ingest.ingestor import IngestReport, ItemResult, Outcome, ingest_collected
 from pipeline.ingest.sources import Collected, SourcePolicy, collect
 from pipeline.logs import LEVELS, configure_logging
 from pipeline.moderation.cli import moderate_app
-from pipeline.records import Hit
 from pipeline.search.searcher import SearchResult
 from pipeline.services import Services, build_services
 from pipeline.store import build_store
@@ -158,6 +157,12 @@ def search(
     min_relevance: Annotated[
         Optional[float], typer.Option(help="with rerank: drop hits whose relevance probability is below this")
     ] = None,
+    allow_unreranked: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unreranked", help="when --min-relevance cannot be applied (no reranker), return every hit"
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print hits as JSON")] = False,
     collection: CollectionOption = None,
 ) -> None:
@@ -187,39 +192,18 @@ def search(
         )
     except VlsearchError as error:
         raise _fail(error) from error
+    if result.cutoff_not_applied and min_relevance is not None and not allow_unreranked:
+        # A script asking for a cutoff must not get unfiltered hits with exit 0.
+        raise _fail(BadInput("--min-relevance", f"{result.cutoff_not_applied}; add --allow-unreranked to get them"))
     if as_json:
         for notice in result.notices:
             err.print(f"[yellow]note:[/yellow] {escape(notice)}")
-        sys.stdout.write(json.dumps([hit_json(hit) for hit in result.hits], ensure_ascii=False, indent=2) + "\n")
+        hits = [HitShape.of_hit(hit).model_dump() for hit in result.hits]
+        sys.stdout.write(json.dumps(hits, ensure_ascii=False, indent=2) + "\n")
         return
     if not result.hits and services.store.count() == 0:
         err.print("the collection is empty: add images first, e.g. vlsearch ingest --manifest samples/manifest.jsonl")
     _print_hits(result)
-
-
-def hit_json(hit: Hit) -> dict[str, Any]:
-    record = hit.record
-    return {
-        "id": record.id,
-        "uri": record.uri,
-        "metadata": record.metadata,
-        "ocr_text": record.ocr_text,
-        "caption": record.caption,
-        "scores": {
-            "fused": hit.scores.fused,
-            "bm25": hit.scores.bm25,
-            "vector_distance": hit.scores.vector_distance,
-            "rerank": hit.scores.rerank,
-        },
-        "width": record.width,
-        "height": record.height,
-        "mime": record.mime,
-        "source_kind": str(record.source_kind),
-        "parent_uri": record.parent_uri,
-        "page": record.page,
-        "timestamp_s": record.timestamp_s,
-        "window": None if hit.window is None else {**asdict(hit.window), "label": window_label(hit.window)},
-    }
 
 
 def _print_hits(result: SearchResult) -> None:
@@ -304,11 +288,7 @@ def stats(
     """How many assets, and which models produced them."""
     try:
         services = _services(ctx, collection)
-        figures = {
-            **services.store.stats().to_json(),
-            "mode": services.models.mode,
-            "data_dir": str(services.settings.data_dir),
-        }
+        figures = services.stats()
     except VlsearchError as error:
         raise _fail(error) from error
     if as_json:
@@ -416,6 +396,47 @@ def evaluate_retrieval(
     out.print(table)
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on; open mode (VLSEARCH_AUTH=off) needs loopback")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="processes, each with its own models")] = 1,
+) -> None:
+    """Run the HTTP API for helpdesks, upload pipelines and Weaviate (docs/api.md); OpenAPI at /docs."""
+    import uvicorn
+
+    from pipeline.access.tokens import open_tokens
+    from pipeline.api.security import CREATE_TOKEN, is_loopback
+
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        err.print(f"[red]error:[/red] invalid settings: {escape(str(error))}")
+        raise typer.Exit(2) from error
+    if settings.auth == "off":
+        if not is_loopback(host):
+            err.print(
+                f"[red]error:[/red] VLSEARCH_AUTH=off serves every request as admin, so only on a loopback address "
+                f"(--host 127.0.0.1), not {escape(host)}; give integrations tokens instead: {CREATE_TOKEN}"
+            )
+            raise typer.Exit(2)
+        err.print("[yellow]warning:[/yellow] open mode (VLSEARCH_AUTH=off): requests without a token act as admin")
+    elif not [token for token in open_tokens(settings.data_dir).tokens() if token.revoked_at is None]:
+        err.print(f"[yellow]warning:[/yellow] no API tokens yet, so every request gets 401: {CREATE_TOKEN}")
+    out.print(f"vlsearch API on http://{escape(host)}:{port} (OpenAPI: /docs), data dir {settings.data_dir}")
+    uvicorn.run(
+        "pipeline.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level,
+        proxy_headers=False,  # the client's address comes from X-Forwarded-For per VLSEARCH_TRUSTED_PROXIES
+    )
+
+
 audit_app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="The audit trails (audit.sqlite, moderation.sqlite)."
 )
@@ -487,6 +508,7 @@ def audit_verify(
 
 app.add_typer(moderate_app, name="moderate")
 app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
 app.add_typer(audit_app, name="audit")
 
 

@@ -222,6 +222,24 @@ class Settings(BaseSettings):
         "more are answered 'busy, try again' instead of piling up",
     )
 
+    # HTTP API (python -m pipeline serve)
+    api_requests_per_minute: int = Field(
+        120, ge=1, description="requests one API token (or, in open mode, one client address) may make per minute"
+    )
+    api_max_body_bytes: int = Field(
+        60 * 1024 * 1024,
+        ge=1024,
+        description="largest request body the API reads (413 above it); image byte and pixel limits apply on top",
+    )
+    query_batch_window_ms: float = Field(
+        5.0,
+        ge=0.0,
+        le=1000.0,
+        description="the API waits this long for more concurrent query embeddings to run them in one forward pass "
+        "(0 = no micro-batching)",
+    )
+    query_batch_max: int = Field(16, ge=1, description="most query embeddings in one micro-batched forward pass")
+
     @field_validator("oidc_roles", mode="before")
     @classmethod
     def _role_map(cls, value: object) -> object:

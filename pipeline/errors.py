@@ -86,3 +86,11 @@ class RemovalFailed(VlsearchError):
         )
         self.item_id = item_id
         self.reason = reason
+
+
+class RequestTooLarge(VlsearchError):
+    """An HTTP request body is over VLSEARCH_API_MAX_BODY_BYTES; nothing of it was acted on."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the request body is over the {limit:,}-byte limit (VLSEARCH_API_MAX_BODY_BYTES)")
+        self.limit = limit

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from pipeline.access.limits import process_query_slots
 from pipeline.config import Settings
@@ -28,6 +29,10 @@ class Services:
     def close(self) -> None:
         """Release the store's files and connections (the CLI, the app and the server call this when done)."""
         self.store.close()
+
+    def stats(self) -> dict[str, Any]:
+        """What `stats --json` and GET /v1/stats show: the store's figures, the search mode and the data dir."""
+        return {**self.store.stats().to_json(), "mode": self.models.mode, "data_dir": str(self.settings.data_dir)}
 
     def ingestor(self) -> Ingestor:
         limits = ImageLimits(

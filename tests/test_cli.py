@@ -175,3 +175,16 @@ def test_search_json_adds_where_each_hit_is(media_data):
     assert (window["start_s"], window["end_s"], window["frames"]) == (83.0, 86.0, 3)
     assert window["label"] == "00:01:23–00:01:26"
     assert window["score"] == pytest.approx(3 * video["scores"]["fused"])  # three equally matching frames
+
+
+def test_a_relevance_cutoff_without_a_reranker_is_an_error_unless_unreranked_hits_are_allowed(ingested):
+    data_dir, _ = ingested
+    refused = run(data_dir, "search", "--text", "PF-4021 card declined", "--min-relevance", "0.5", "--json")
+    assert refused.returncode == 2 and refused.stdout == ""  # a script gets no unfiltered hits
+    assert "--min-relevance: no reranker is loaded" in refused.stderr.replace("\n", " ")
+    assert "--allow-unreranked" in refused.stderr
+    allowed = run(
+        data_dir, "search", "--text", "PF-4021 card declined", "--min-relevance", "0.5", "--allow-unreranked", "--json"
+    )
+    assert allowed.returncode == 0, allowed.stderr
+    assert json.loads(allowed.stdout)[0]["metadata"]["ticket_id"] == "SUP-1042"

@@ -1,5 +1,6 @@
-"""docker-compose.yml and docker-compose.cluster.yml as an operator starts them: images pinned,
-loopback-only ports, no API key anyone could know, and (cluster) three nodes that join each other."""
+"""docker-compose.yml, docker-compose.cluster.yml and docker-compose.vectorizer.yml as an operator starts them:
+images pinned, loopback-only ports, no API key anyone could know, (cluster) three nodes that join each other, and
+(vectorizer) Weaviate's multi2vec-clip module pointed at a vlsearch API that only the compose network reaches."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 CLUSTER_FILE = ROOT / "docker-compose.cluster.yml"
-BOTH = pytest.mark.parametrize("path", [COMPOSE_FILE, CLUSTER_FILE], ids=["single node", "cluster"])
+VECTORIZER_FILE = ROOT / "docker-compose.vectorizer.yml"
+COMPOSE_FILES = (COMPOSE_FILE, CLUSTER_FILE, VECTORIZER_FILE)
+EVERY_FILE = pytest.mark.parametrize("path", COMPOSE_FILES, ids=["single node", "cluster", "vectorizer"])
 # ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?message}, ${NAME?message}
 VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<kind>:?[-?+])(?P<rest>[^}]*))?\}")
 LOOPBACK = "127.0.0.1"
@@ -41,7 +44,7 @@ def host_address(port: str) -> str:
     return variable["rest"] if variable["kind"] in (":-", "-") else f"unset {variable['name']}"
 
 
-@BOTH
+@EVERY_FILE
 def test_every_published_port_listens_on_loopback_unless_the_operator_says_otherwise(path):
     ports = published_ports(path)
     assert {port.rsplit(":", 1)[1] for _, port in ports} >= {"8080", "50051"}
@@ -70,10 +73,11 @@ KEYED = {
         "app-gpu.VLSEARCH_WEAVIATE_API_KEY",
     },
     CLUSTER_FILE: {f"weaviate-node{n}.AUTHENTICATION_APIKEY_ALLOWED_KEYS" for n in (1, 2, 3)},
+    VECTORIZER_FILE: {"weaviate.AUTHENTICATION_APIKEY_ALLOWED_KEYS"},
 }
 
 
-@BOTH
+@EVERY_FILE
 def test_no_api_key_has_a_default_and_compose_refuses_to_start_without_one(path):
     values = api_key_values(path)
     assert {where for where, _ in values} >= KEYED[path]
@@ -103,7 +107,7 @@ def weaviate_services(path: Path) -> dict[str, dict]:
     return {name: service for name, service in compose(path)["services"].items() if "weaviate" in service["image"]}
 
 
-@BOTH
+@EVERY_FILE
 def test_every_image_is_pinned_to_a_version(path):
     for name, service in compose(path)["services"].items():
         image = service.get("image")
@@ -114,12 +118,12 @@ def test_every_image_is_pinned_to_a_version(path):
         assert re.fullmatch(r"\d+\.\d+\.\d+", tag) or "@sha256:" in image, f"{name}: {image} is not pinned"
 
 
-def test_both_files_run_the_same_weaviate_version():
-    images = {service["image"] for path in (COMPOSE_FILE, CLUSTER_FILE) for service in weaviate_services(path).values()}
+def test_every_file_runs_the_same_weaviate_version():
+    images = {service["image"] for path in COMPOSE_FILES for service in weaviate_services(path).values()}
     assert len(images) == 1, images
 
 
-@BOTH
+@EVERY_FILE
 def test_weaviate_requires_the_key_and_takes_filesystem_backups(path):
     for name, service in weaviate_services(path).items():
         env = {key: str(value) for key, value in service["environment"].items()}
@@ -164,3 +168,35 @@ def test_the_cluster_profile_has_replication_factor_three_and_the_default_one():
         definition = tomllib.load(handle)
     assert definition["cluster"]["replication_factor"] == 1
     assert definition["profiles"]["cluster"]["cluster"]["replication_factor"] == 3
+
+
+def vectorizer_services() -> tuple[dict, str, dict]:
+    """(Weaviate, the name of the vlsearch service, that service) of docker-compose.vectorizer.yml."""
+    services = compose(VECTORIZER_FILE)["services"]
+    (weaviate,) = weaviate_services(VECTORIZER_FILE).values()
+    (name,) = [name for name, service in services.items() if "build" in service]
+    return weaviate, name, services[name]
+
+
+def test_the_vectorizer_weaviate_sends_multi2vec_clip_to_the_vlsearch_api():
+    weaviate, api_name, api = vectorizer_services()
+    env = {key: str(value) for key, value in weaviate["environment"].items()}
+    assert "multi2vec-clip" in env["ENABLE_MODULES"].split(",")
+    command = api["command"]
+    assert command[:4] == ["python", "-m", "pipeline", "serve"]
+    port = command[command.index("--port") + 1]
+    assert env["CLIP_INFERENCE_API"] == f"http://{api_name}:{port}"
+    # The module waits for the inference service's readiness when Weaviate starts: the API must be up first.
+    assert weaviate["depends_on"][api_name]["condition"] == "service_healthy"
+    assert f"127.0.0.1:{port}/.well-known/ready" in " ".join(api["healthcheck"]["test"])
+
+
+def test_the_vectorizer_api_is_reachable_only_inside_the_compose_network_and_starts_on_its_own():
+    weaviate, _, api = vectorizer_services()
+    command = api["command"]
+    assert command[command.index("--host") + 1] == "0.0.0.0"  # other containers reach it by its service name
+    assert not api.get("ports"), "its vectorizer routes take no token: publish no port"
+    # `serve` refuses open mode on 0.0.0.0; the /v1 routes keep their tokens, /vectorize needs none.
+    assert str((api.get("environment") or {}).get("VLSEARCH_AUTH", "auto")) != "off"
+    # Weaviate waits for the API, so the API must not wait for Weaviate.
+    assert not api.get("depends_on")

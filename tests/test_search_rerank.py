@@ -122,7 +122,8 @@ def test_without_a_reranker_search_says_so_and_keeps_fused_order(services):
     services.models.reranker = None
     result = services.searcher().search(text="payment failed", limit=5, rerank=True, min_relevance=0.5)
     assert NO_RERANKER in result.notices
-    assert "the relevance cutoff needs rerank, so it was not applied" in result.notices
+    assert result.cutoff_not_applied.startswith("no reranker is loaded: the relevance cutoff needs")
+    assert result.cutoff_not_applied in result.notices
     assert all(hit.scores.rerank is None for hit in result.hits)
     assert [hit.scores.fused for hit in result.hits] == sorted((hit.scores.fused for hit in result.hits), reverse=True)
 

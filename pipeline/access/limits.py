@@ -10,6 +10,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from pipeline.config import Settings
 from pipeline.errors import BadInput, Busy, LimitReached
@@ -38,17 +39,35 @@ def search_model_calls(*, embedder: bool, image: bool, rerank: bool) -> int:
     return int(embedder or image) + int(rerank)
 
 
+@dataclass(frozen=True)
+class Counted:
+    """What an allowance counts and the setting that sizes it, for the message that refuses one more."""
+
+    what: str
+    setting: str
+
+
+MODEL_CALLS = Counted("model calls", "VLSEARCH_MAX_MODEL_CALLS_PER_SESSION, counted per user")
+API_REQUESTS = Counted("requests", "VLSEARCH_API_REQUESTS_PER_MINUTE, counted per API token, else per client address")
+
+
 class ModelCallBudget:
     """At most `max_calls` model calls in any `window_s` (a sliding window), for one user (`owner`), so one user
     cannot keep the shared models busy for everyone. Thread-safe: a user's tabs run in threads of one process."""
 
     def __init__(
-        self, max_calls: int, window_s: float, clock: Callable[[], float] = time.monotonic, owner: str = "this user"
+        self,
+        max_calls: int,
+        window_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        owner: str = "this user",
+        counted: Counted | None = None,
     ) -> None:
         self.max_calls = max_calls
         self.window_s = window_s
         self.clock = clock
         self.owner = owner
+        self.counted = counted or MODEL_CALLS
         self._calls: deque[float] = deque()
         self._lock = threading.Lock()
 
@@ -65,8 +84,8 @@ class ModelCallBudget:
             if len(self._calls) + calls > self.max_calls:
                 wait = self._calls[0] + self.window_s - now if self._calls else self.window_s
                 raise LimitReached(
-                    f"{self.owner} has used the {self.max_calls} model calls allowed per {_duration(self.window_s)} "
-                    f"(VLSEARCH_MAX_MODEL_CALLS_PER_SESSION, counted per user); try again in {_duration(wait)}",
+                    f"{self.owner} has used the {self.max_calls} {self.counted.what} allowed per "
+                    f"{_duration(self.window_s)} ({self.counted.setting}); try again in {_duration(wait)}",
                     retry_after_s=wait,
                 )
             self._calls.extend([now] * calls)
@@ -80,10 +99,17 @@ class ModelCallBudgets:
     """One ModelCallBudget per user name, kept for the whole process (the app holds it in st.cache_resource), so
     a new browser tab or session of the same user continues their allowance instead of starting a fresh one."""
 
-    def __init__(self, max_calls: int, window_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        max_calls: int,
+        window_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        counted: Counted | None = None,
+    ) -> None:
         self.max_calls = max_calls
         self.window_s = window_s
         self.clock = clock
+        self.counted = counted or MODEL_CALLS
         self._budgets: dict[str, ModelCallBudget] = {}
         self._lock = threading.Lock()
 
@@ -95,7 +121,7 @@ class ModelCallBudgets:
         with self._lock:
             budget = self._budgets.get(user_name)
             if budget is None:
-                budget = ModelCallBudget(self.max_calls, self.window_s, self.clock, owner=user_name)
+                budget = ModelCallBudget(self.max_calls, self.window_s, self.clock, user_name, self.counted)
                 self._budgets[user_name] = budget
             return budget
 

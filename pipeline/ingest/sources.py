@@ -12,7 +12,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -83,7 +83,7 @@ def collect(
     for given in inputs:
         if isinstance(given, str) and URL_LIKE.match(given):
             try:
-                collected.items.append(SourceItem(uri=_checked_url(given, given), origin=given))
+                collected.items.append(SourceItem(uri=checked_url(given, given), origin=given))
             except BadInput as problem:
                 collected.problems.append(problem)
             continue
@@ -271,19 +271,11 @@ def _item(manifest: Path, origin: str, row: dict[str, object], roots: Sequence[P
     path, url = row.get("path"), row.get("url")
     if bool(path) == bool(url):
         raise BadInput(origin, "each row needs exactly one of 'path' or 'url'")
-    metadata: dict[str, str] = {}
-    for key, value in row.items():
-        if key in ("path", "url") or value is None:
-            continue
-        if not COLUMN_NAME.match(key):
-            raise BadInput(origin, f"column name {key!r} must be letters, digits and _ (not starting with a digit)")
-        if key in RESERVED_NAMES:
-            raise BadInput(origin, f"column name {key!r} is reserved for a built-in field; rename it")
-        metadata[key] = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    metadata = checked_metadata(origin, {key: value for key, value in row.items() if key not in ("path", "url")})
     if url:
         if not isinstance(url, str):
             raise BadInput(origin, f"url must be a string, got {url!r}")
-        return SourceItem(uri=_checked_url(origin, url), origin=origin, metadata=metadata)
+        return SourceItem(uri=checked_url(origin, url), origin=origin, metadata=metadata)
     if not isinstance(path, str):
         raise BadInput(origin, f"path must be a string, got {path!r}")
     try:
@@ -300,7 +292,22 @@ def _item(manifest: Path, origin: str, row: dict[str, object], roots: Sequence[P
     return SourceItem(uri=str(resolved), origin=f"{origin} ({path})", metadata=metadata, root=root)
 
 
-def _checked_url(origin: str, url: str) -> str:
+def checked_metadata(origin: str, columns: Mapping[str, object]) -> dict[str, str]:
+    """Metadata columns as stored: names a filter can use and no built-in field's; values as text (JSON for the
+    rest); a null value is left out."""
+    metadata: dict[str, str] = {}
+    for key, value in columns.items():
+        if value is None:
+            continue
+        if not COLUMN_NAME.match(key):
+            raise BadInput(origin, f"column name {key!r} must be letters, digits and _ (not starting with a digit)")
+        if key in RESERVED_NAMES:
+            raise BadInput(origin, f"column name {key!r} is reserved for a built-in field; rename it")
+        metadata[key] = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return metadata
+
+
+def checked_url(origin: str, url: str) -> str:
     """The URL as given (it is the stored uri), once its scheme is one that is fetched."""
     url = url.strip()
     scheme = urlparse(url).scheme.lower()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 from pydantic import ValidationError
@@ -20,10 +20,11 @@ from pipeline.ingest.ingestor import ItemResult
 from pipeline.ingest.sources import SourcePolicy, collect
 from pipeline.moderation.export import write_decisions_csv
 from pipeline.moderation.library import add_references, categories_of, load_references
-from pipeline.moderation.queue import QueueItem, ReviewQueue, State, iso_time
+from pipeline.moderation.queue import ReviewQueue, State, iso_time
 from pipeline.moderation.removal import Removed, content_remover, remove_queued_content
 from pipeline.moderation.scan import ScanResult
 from pipeline.moderation.services import Moderation, build_moderation, open_queue
+from pipeline.moderation.shapes import QueueItemShape
 from pipeline.services import build_services
 from pipeline.store import build_store
 
@@ -180,7 +181,8 @@ def list_items(
     except VlsearchError as error:
         raise _fail(error) from error
     if as_json:
-        sys.stdout.write(json.dumps([item_json(item) for item in items], ensure_ascii=False, indent=2) + "\n")
+        shapes = [QueueItemShape.of(item).model_dump() for item in items]
+        sys.stdout.write(json.dumps(shapes, ensure_ascii=False, indent=2) + "\n")
         return
     if not items:
         out.print("no items")
@@ -191,23 +193,6 @@ def list_items(
         out.print(f"{heading}  [dim]{escape(who)}[/dim]")
         for match in item.matches:
             out.print(f"    {escape(match.category)}: {escape(match.describe())}")
-
-
-def item_json(item: QueueItem) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "uri": item.uri,
-        "sha256": item.sha256,
-        "state": str(item.state),
-        "category": item.category,
-        "matches": [match.to_json() for match in item.matches],
-        "claimed_by": item.claimed_by,
-        "lease_expires_at": iso_time(item.lease_expires_at) if item.lease_expires_at else None,
-        "reviewer": item.reviewer,
-        "note": item.note,
-        "created_at": iso_time(item.created_at),
-        "decided_at": iso_time(item.decided_at) if item.decided_at else None,
-    }
 
 
 @moderate_app.command()

@@ -41,6 +41,11 @@ class ReviewDesk:
         self._allow(Permission.MODERATE, "claim")
         return self.queue.claim_next(self.reviewer, state=state, category=category, skip=skip)
 
+    def claim(self, item_id: int) -> QueueItem:
+        """Take (or renew) the lease on one item, as `moderate claim` does."""
+        self._allow(Permission.MODERATE, "claim", item=item_id)
+        return self.queue.claim(item_id, self.reviewer)
+
     def release(self, item_id: int) -> None:
         self._allow(Permission.MODERATE, "skip", item=item_id)
         self.queue.release(item_id, self.reviewer)

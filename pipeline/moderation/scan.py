@@ -51,9 +51,10 @@ class Scanner:
                 progress(result)
         return results
 
-    def scan_image(self, decoded: DecodedImage, uri: str, source: str | None = None) -> ScanResult:
-        """Match one decoded image and queue it when anything matched."""
-        source = source or uri
+    def scan_image(self, decoded: DecodedImage, uri: str | Callable[[], str], source: str | None = None) -> ScanResult:
+        """Match one decoded image and queue it when anything matched. `uri` may be a function that keeps the image
+        and says where (an API upload is written to the uploads folder only when it has to be reviewed)."""
+        source = source or (uri if isinstance(uri, str) else "upload")
         try:
             matches = self.matcher.match(decoded.image)
         except Exception as error:  # OCR or a model failing on one image must not stop the scan
@@ -62,7 +63,7 @@ class Scanner:
         if not matches:
             return ScanResult(source)
         queued = self.queue.enqueue(
-            uri=uri,
+            uri=uri if isinstance(uri, str) else uri(),
             sha256=decoded.sha256,
             thumbnail=thumbnail_jpeg(decoded.image, self.limits.thumbnail_px),
             matches=matches,

@@ -43,6 +43,7 @@ class SearchResult:
     reranked: int = 0
     rerank_partial: bool = False
     dropped_below_cutoff: int = 0
+    cutoff_not_applied: str = ""  # why a requested relevance cutoff could not filter the hits ("" = applied or none)
 
 
 class Searcher:
@@ -167,7 +168,10 @@ class Searcher:
                 )
             hits = outcome.hits
         elif min_relevance is not None:
-            notices.append("the relevance cutoff needs rerank, so it was not applied")
+            result.cutoff_not_applied = (
+                "no reranker is loaded" if self.rerank is None else "rerank is off for this search"
+            ) + ": the relevance cutoff needs the reranker's probabilities, so it was not applied"
+            notices.append(result.cutoff_not_applied)
         # Grouped after rerank, so a video's window is placed by the final scores of its frames.
         grouped = group_video_hits(hits, window_s=self.video_window_s, frame_interval_s=self.frame_interval_s)
         result.hits = grouped[:limit]

@@ -1,0 +1,1 @@
+"""One router per concern; `app.create_app` mounts them."""
