@@ -178,3 +178,40 @@ def test_ingest_throughput_times_every_stage_with_a_given_checkpoint(tiny_qwen_d
     assert (
         f"models: {tiny_qwen_dir.name} ({tiny_qwen_dir})" in out and "64-d vectors" in out
     )  # the tiny model's hidden size
+
+
+def test_api_bench_times_search_through_the_server_beside_the_searcher_and_vectorize(tiny_qwen_dir, tmp_path):
+    out = run_bench(
+        "api.py",
+        "--records",
+        "3000",
+        "--queries",
+        "5",
+        "--warmup",
+        "2",
+        "--concurrency",
+        "1",
+        "3",
+        "--vectorize-batches",
+        "2",
+        "--checkpoint",
+        str(tiny_qwen_dir),
+        "--data-dir",
+        str(tmp_path),
+    ).stdout
+    search, vectorize = tables(out)
+
+    # The API serves the same collection as the in-process Searcher: the same hits for the same queries.
+    assert "same top 10 through the API and in process for 20 of 20 queries" in out
+    assert [row["clients"] for row in search] == ["1", "3"]
+    for row in search:
+        for side in ("in-process", "API"):
+            assert number(row[f"{side} p50 ms"]) <= number(row[f"{side} p99 ms"])
+            assert number(row[f"{side} QPS"]) > 0
+        overhead = number(row["API p50 ms"]) - number(row["in-process p50 ms"])
+        assert number(row["API overhead p50 ms"]) == pytest.approx(overhead, abs=0.02)
+
+    assert [row["inputs"] for row in vectorize] == ["texts", "images"]
+    for row in vectorize:
+        assert number(row["API vectors/s"]) > 0 and number(row["in-process vectors/s"]) > 0
+    assert f"/vectorize: {tiny_qwen_dir.name} on CPU" in out
