@@ -2,7 +2,7 @@
 
 Built from the same stored table the engine searches (ids, analysed text, vectors, category),
 so both systems see the same data. Keyword side: `rank_bm25.BM25Okapi` over our analyser's
-tokens (pipeline/store/analyzer.py, as stored in the table's text_tokens column), lower-cased and
+tokens (pipeline/store/analyzer.py, as stored in the table's search_terms column), lower-cased and
 split on non-word characters as Lance's tokenizer does. Vector side: exact inner product on the
 L2-normalised vectors (= cosine). Hybrid: the top 100 of each side fused by the same
 relative_score_fusion (pipeline/store/fusion.py). A metadata filter is applied the way such a

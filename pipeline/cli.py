@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pipeline.access.cli import tokens_app, users_app
 from pipeline.config import Settings
-from pipeline.display.results import hit_label, window_text
+from pipeline.display.results import hit_label, match_text, window_text
 from pipeline.display.shapes import HitShape
 from pipeline.errors import BadInput, VlsearchError
 from pipeline.images import read_image_file
@@ -23,7 +23,8 @@ from pipeline.ingest.ingestor import IngestReport, ItemResult, Outcome, ingest_c
 from pipeline.ingest.sources import Collected, SourcePolicy, collect
 from pipeline.logs import LEVELS, configure_logging
 from pipeline.moderation.cli import moderate_app
-from pipeline.search.searcher import SearchResult
+from pipeline.search.explain import why
+from pipeline.search.searcher import NEWEST, SearchResult
 from pipeline.services import Services, build_services
 from pipeline.store import build_store
 from pipeline.store.base import Fusion
@@ -148,7 +149,11 @@ def search(
     image: Annotated[Optional[Path], typer.Option("--image", help="an image to look up (its text and look)")] = None,
     alpha: Annotated[Optional[float], typer.Option(help="0 = keyword only, 1 = vector only")] = None,
     limit: Annotated[int, typer.Option(help="number of hits")] = 10,
-    where: Annotated[Optional[str], typer.Option(help="filter, e.g. \"category = 'billing'\"")] = None,
+    offset: Annotated[int, typer.Option(min=0, help="hits to skip: the next page starts at offset + limit")] = 0,
+    where: Annotated[
+        Optional[str],
+        typer.Option(help="filter, e.g. \"category = 'billing'\"; alone, it lists what it matches, newest first"),
+    ] = None,
     fusion: Annotated[Optional[Fusion], typer.Option(help="relative (default) or ranked")] = None,
     rerank: Annotated[
         Optional[bool],
@@ -166,7 +171,7 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="print hits as JSON")] = False,
     collection: CollectionOption = None,
 ) -> None:
-    """Hybrid search by text, by image, or both."""
+    """Hybrid search by text, by image, or both; with only --where, browse what the filter matches, newest first."""
     try:
         services = _services(ctx, collection)
         settings = services.settings
@@ -189,6 +194,7 @@ def search(
             fusion=fusion or Fusion(settings.fusion),
             rerank=settings.rerank if rerank is None else rerank,
             min_relevance=settings.min_relevance if min_relevance is None else min_relevance,
+            offset=offset,
         )
     except VlsearchError as error:
         raise _fail(error) from error
@@ -203,10 +209,10 @@ def search(
         return
     if not result.hits and services.store.count() == 0:
         err.print("the collection is empty: add images first, e.g. vlsearch ingest --manifest samples/manifest.jsonl")
-    _print_hits(result)
+    _print_hits(result, offset)
 
 
-def _print_hits(result: SearchResult) -> None:
+def _print_hits(result: SearchResult, offset: int) -> None:
     for notice in result.notices:
         err.print(f"[yellow]note:[/yellow] {escape(notice)}")
     if result.ocr_text:
@@ -215,11 +221,13 @@ def _print_hits(result: SearchResult) -> None:
         out.print(
             "no hits" if not result.dropped_below_cutoff else "no confident match: every hit was below the cutoff"
         )
+        if offset and result.total:
+            out.print(f"[dim]{result.total} matches in all; this page starts past them (offset {offset})[/dim]")
         return
-    for rank, hit in enumerate(result.hits, start=1):
+    for rank, hit in enumerate(result.hits, start=offset + 1):
         record, scores = hit.record, hit.scores
-        figures = [] if scores.rerank is None else [f"relevance {scores.rerank:.2f}"]
-        figures.append(f"fused {scores.fused:.3f}")
+        # One figure that reads the same in every query (see match_text), then the per-side scores.
+        figures = [match_text(hit, rank, result.total, result.order)]
         if hit.window is not None:
             figures.append(window_text(hit.window))
         if scores.bm25 is not None:
@@ -233,8 +241,16 @@ def _print_hits(result: SearchResult) -> None:
         snippet = _clip(record.caption or record.ocr_text, 160)
         if snippet:
             out.print(f"   [italic]{escape(snippet)}[/italic]")
+        reasons = why(hit, result.keyword_text)
+        if reasons:
+            out.print(f"   [dim]why:[/dim] {escape('; '.join(reasons))}")
+    shown = f"hits {offset + 1}-{offset + len(result.hits)}"
+    counted = f" of {result.total} matches" if result.total is not None else ""
+    if result.order == NEWEST:
+        out.print(f"[dim]{shown}{counted}, newest first[/dim]")
+        return
     reranked = f", {result.reranked} reranked" if result.reranked else ""
-    out.print(f"[dim]alpha {result.alpha:g}, {result.fusion} fusion{reranked}[/dim]")
+    out.print(f"[dim]{shown}{counted}; alpha {result.alpha:g}, {result.fusion} fusion{reranked}[/dim]")
 
 
 def _clip(text: str, width: int) -> str:
@@ -386,8 +402,8 @@ def evaluate_retrieval(
         )
         is_best = row in best
         table.add_row(
-            f"{config.alpha:g}",
-            config.fusion.value,
+            "any" if row.merged else f"{config.alpha:g}",
+            "any" if row.merged else config.fusion.value,
             "on" if config.rerank else "off",
             *figures,
             escape("; ".join(part for part in ("best" if is_best else "", row.note) if part)),

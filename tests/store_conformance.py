@@ -6,7 +6,7 @@ vectors; the caller closes what it returns."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -192,6 +192,43 @@ class StoreConformance:
         assert self.ids(store.keyword_search("coffee mug", limit=5)) == [tickets[3].id]
         assert self.ids(store.keyword_search("E-SYNC-507", limit=5))[0] == tickets[2].id
         assert store.keyword_search("zebra", limit=5) == []
+
+    def test_metadata_values_and_file_names_are_found_by_keywords(self, store, tickets):
+        store.upsert(tickets)
+        store.optimize()
+        assert self.ids(store.keyword_search("SUP-2", limit=5))[0] == tickets[1].id  # a metadata value
+        assert self.ids(store.keyword_search("product", limit=5)) == [tickets[3].id]  # a photo without any text
+        assert self.ids(store.keyword_search("quota", limit=5, where="category = 'sync'")) == [tickets[2].id]
+        assert self.ids(store.keyword_search("locked", limit=5)) == [tickets[1].id]  # the file name locked.png
+        assert store.keyword_search("png", limit=5) == []  # not the extension, which every image would match
+
+    def test_keyword_count_is_what_keyword_search_finds_or_unknown(self, store, tickets):
+        store.upsert(tickets)
+        store.optimize()
+        counted = store.keyword_count("error billing login")
+        assert counted is None or counted == len(store.keyword_search("error billing login", limit=50)) == 3
+        assert store.keyword_count("error", where="category = 'sync'") in (None, 1)
+        assert store.keyword_count("zebra") in (None, 0)
+
+    def test_newest_first_browses_what_a_filter_matches_in_pages(self, store, tickets):
+        dated = [
+            dataclasses.replace(record, ingested_at=record.ingested_at + timedelta(days=day))
+            for day, record in enumerate(tickets)
+        ]
+        twin = dataclasses.replace(
+            make_record("twin", "", "", {"category": "product"}), ingested_at=dated[3].ingested_at
+        )
+        store.upsert([*dated, twin])
+        newest_first = [
+            record.id for record in sorted([*dated, twin], key=lambda r: (-r.ingested_at.timestamp(), r.id))
+        ]
+        assert [record.id for record in store.newest(limit=10)] == newest_first
+        pages = [store.newest(limit=2, offset=offset) for offset in (0, 2, 4)]
+        assert [record.id for page in pages for record in page] == newest_first
+        assert [len(page) for page in pages] == [2, 2, 1]
+        products = store.newest(limit=10, where="category = 'product'")
+        assert {record.id for record in products} == {dated[3].id, twin.id} and products[0].thumbnail
+        assert store.newest(limit=10, where="category = 'none'") == []
 
     def test_keyword_scores_are_best_first(self, store, tickets):
         store.upsert(tickets)

@@ -62,7 +62,7 @@ def test_search_scale_prints_every_mode_with_exact_baseline_and_ann_recall_on_ta
     assert [row["records"] for row in build] == ["12,000"]
     assert number(build[0]["disk bytes/record"]) > 2048 * 4  # the float32 vector alone is 8 KB
     # Above VLSEARCH_ANN_MIN_ROWS: the vector rows measure the ANN index, not an exact scan.
-    assert "vector_idx" in first.stdout and "text_tokens_idx" in first.stdout
+    assert "vector_idx" in first.stdout and "search_terms_idx" in first.stdout
 
     assert [(row["mode"], row["filter"]) for row in latency] == MODES
     for row in latency:

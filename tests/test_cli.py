@@ -188,3 +188,43 @@ def test_a_relevance_cutoff_without_a_reranker_is_an_error_unless_unreranked_hit
     )
     assert allowed.returncode == 0, allowed.stderr
     assert json.loads(allowed.stdout)[0]["metadata"]["ticket_id"] == "SUP-1042"
+
+
+@pytest.mark.parametrize(
+    ("query", "first", "reason"),
+    [
+        ("SUP-1042", "payflow_card_declined_en_desktop_light.png", "metadata ticket_id = SUP-1042"),
+        ("backpack", "product_backpack_green.jpg", "file name product_backpack_green.jpg"),
+        ("cat", "photo_cat_chelsea.jpg", "file name photo_cat_chelsea.jpg"),
+    ],
+)
+def test_metadata_values_and_file_names_are_found_by_keywords_in_reduced_mode(ingested, query, first, reason):
+    data_dir, _ = ingested
+    hits = json.loads(run(data_dir, "search", "--text", query, "--limit", "3", "--json").stdout)
+    assert hits and hits[0]["uri"].endswith("/" + first), [hit["uri"] for hit in hits]
+    shown = run(data_dir, "search", "--text", query, "--limit", "1")
+    assert shown.returncode == 0 and f"why: {reason}" in shown.stdout, shown.stdout
+
+
+def test_a_filter_alone_lists_the_sample_products_newest_first_in_pages(ingested):
+    data_dir, _ = ingested
+    products = {row["path"].rsplit("/", 1)[-1] for row in manifest_rows() if row["kind"] == "product"}
+    where = "kind = 'product'"
+    everything = json.loads(run(data_dir, "search", "--where", where, "--limit", "50", "--json").stdout)
+    assert {hit["uri"].rsplit("/", 1)[-1] for hit in everything} == products
+    pages = [
+        json.loads(run(data_dir, "search", "--where", where, "--limit", "4", "--offset", str(start), "--json").stdout)
+        for start in range(0, len(products), 4)
+    ]
+    assert [hit["id"] for page in pages for hit in page] == [hit["id"] for hit in everything]
+    shown = run(data_dir, "search", "--where", where, "--limit", "4", "--offset", "4")
+    assert shown.returncode == 0 and f"hits 5-8 of {len(products)} matches, newest first" in shown.stdout
+
+
+def test_a_keyword_search_says_how_many_records_match(ingested):
+    data_dir, _ = ingested
+    shown = run(data_dir, "search", "--text", "product", "--limit", "2")
+    products = sum(row["category"] == "product" or row["kind"] == "product" for row in manifest_rows())
+    assert shown.returncode == 0 and f"hits 1-2 of {products} matches" in shown.stdout, shown.stdout
+    nothing = run(data_dir, "search", "--limit", "2")
+    assert nothing.returncode == 2 and "give a text, an image, a filter" in nothing.stderr

@@ -19,6 +19,7 @@ from pipeline.search.evaluation import (
     AssetKey,
     JudgedQuery,
     config_grid,
+    distinct_configs,
     evaluate,
     matched_keys,
     parse_alphas,
@@ -213,28 +214,26 @@ def run_eval(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-def test_eval_prints_a_row_per_configuration_and_skips_rerank_without_a_reranker(collection, tmp_path):
+def test_eval_prints_one_row_per_distinct_configuration_and_skips_rerank_without_a_reranker(collection, tmp_path):
     qrels_file = write_qrels(tmp_path / "qrels.jsonl")
     result = run_eval(collection, "--qrels", str(qrels_file), "--alpha", "0,1", "--json")
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)["rows"]
-    assert [(row["alpha"], row["fusion"], row["rerank"]) for row in rows] == [
-        (alpha, fusion, rerank) for rerank in (False, True) for fusion in ("relative", "ranked") for alpha in (0.0, 1.0)
-    ]
-    ran = [row for row in rows if not row["skipped"]]
-    assert len(ran) == 4 and all(row["rerank"] is False for row in ran)
-    assert all(row["note"] == "skipped" and "recall@10" not in row for row in rows if row["skipped"])
-    keyword = ran[0]
+    # Keyword only: alpha and fusion change nothing, so the four of each rerank setting share one row.
+    every_config = [{"alpha": alpha, "fusion": fusion} for fusion in ("relative", "ranked") for alpha in (0.0, 1.0)]
+    assert [(row["rerank"], row["stands_for"]) for row in rows] == [(False, every_config), (True, every_config)]
+    keyword, rerank = rows
+    assert not keyword["skipped"] and keyword["best"] and "4 configurations" in keyword["note"]
+    assert rerank["skipped"] and rerank["note"] == "skipped" and "recall@10" not in rerank and not rerank["best"]
     assert keyword["recall@10"] > 0 and keyword["ndcg@10"] > 0
     by_query = {query["query"]: query for query in keyword["per_query"]}
     assert by_query["SUP-1042.jpg"]["first_relevant_rank"] == 1  # the customer's screenshot finds its ticket
-    assert all(row["best"] for row in ran)  # keyword only: every alpha and fusion ranks alike, all tie
-    assert "alpha has no effect" in result.stderr and "no reranker model is loaded" in result.stderr
+    assert "alpha and fusion have no effect" in result.stderr and "no reranker model is loaded" in result.stderr
 
     table = run_eval(collection, "--qrels", str(qrels_file), "--alpha", "0,1", "--no-rerank")
     assert table.returncode == 0, table.stderr
-    lines = [line for line in table.stdout.splitlines() if "relative" in line or "ranked" in line]
-    assert len(lines) == 4 and all(line.rstrip().endswith("best") for line in lines)
+    lines = [line for line in table.stdout.splitlines() if "configurations" in line]
+    assert len(lines) == 1 and "best" in lines[0] and lines[0].split()[:3] == ["any", "any", "off"]
     assert "3 judged queries" in table.stdout
 
 
@@ -270,8 +269,15 @@ def test_each_query_image_is_read_once_whatever_the_number_of_configurations(col
     evaluation = evaluate(
         searcher, [query], config_grid([0.0, 0.5, 1.0], list(Fusion), [False]), image_limits=ImageLimits(10**8, 10**8)
     )
-    assert len(evaluation.rows) == 6 and len(reads) == 1
-    assert all(row.recall[1] == 1.0 for row in evaluation.rows)
+    assert len(evaluation.rows) == 1 and len(evaluation.rows[0].stands_for) == 6 and len(reads) == 1
+    assert evaluation.rows[0].recall[1] == 1.0
+
+
+def test_configurations_differ_only_by_rerank_without_an_embedding_model():
+    grid = config_grid([0.0, 0.5], list(Fusion), [False, True])
+    assert distinct_configs(grid, with_vectors=True) == [[config] for config in grid]
+    without = distinct_configs(grid, with_vectors=False)
+    assert [[config.rerank for config in group] for group in without] == [[False] * 4, [True] * 4]
 
 
 def test_the_sample_qrels_name_assets_of_the_sample_manifest():

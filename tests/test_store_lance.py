@@ -1,4 +1,5 @@
 import dataclasses
+import shutil
 import subprocess
 import sys
 import time
@@ -108,7 +109,7 @@ def test_a_store_with_per_field_text_columns_is_upgraded_on_open(tmp_path, merge
 
     columns = set(lancedb.connect(old).open_table("assets").schema.names)
     assert TEXT_COLUMN in columns and not {"ocr_tokens", "caption_tokens"} & columns
-    assert "text_tokens_idx" in store.stats().indexes and not {"ocr_tokens_idx", "caption_tokens_idx"} & set(
+    assert f"{TEXT_COLUMN}_idx" in store.stats().indexes and not {"ocr_tokens_idx", "caption_tokens_idx"} & set(
         store.stats().indexes
     )
     assert store.count() == 3
@@ -118,6 +119,62 @@ def test_a_store_with_per_field_text_columns_is_upgraded_on_open(tmp_path, merge
     assert store.keyword_search("coffee mug", limit=3)[0][0] == records[2].id  # caption only, no OCR text
     assert store.keyword_search("total", limit=3, where="app IS NULL")[0][0] == records[1].id
     assert LanceStore(old, dim=DIM).keyword_search("receipt", limit=1)[0][0] == records[1].id  # reopens as is
+
+
+STORE_WRITTEN_BEFORE_SEARCH_TERMS = Path(__file__).parent / "data" / "stores" / "text_tokens_v1"
+
+
+def test_a_store_written_before_metadata_was_searchable_is_upgraded_on_open_without_losing_data(tmp_path):
+    """tests/data/stores/text_tokens_v1 was written by the LanceStore of commit 24e8f43 (keyword column
+    text_tokens: OCR text and caption only). Opening it fills the new column for every record."""
+    directory = tmp_path / "old"
+    shutil.copytree(STORE_WRITTEN_BEFORE_SEARCH_TERMS, directory)
+    before = lancedb.connect(directory).open_table("assets").to_arrow().drop_columns(["text_tokens"])
+
+    store = LanceStore(directory, dim=DIM)
+
+    table = lancedb.connect(directory).open_table("assets")
+    assert TEXT_COLUMN in table.schema.names and "text_tokens" not in table.schema.names
+    assert table.count_rows(f"{TEXT_COLUMN} IS NULL") == 0
+    after = table.to_arrow().drop_columns([TEXT_COLUMN]).sort_by("id")
+    assert after.equals(before.select(after.column_names).sort_by("id"))  # every field of every record kept
+    assert f"{TEXT_COLUMN}_idx" in store.stats().indexes and "text_tokens_idx" not in store.stats().indexes
+    by_name = {Path(record.uri).stem: record.id for record in store.get(after.column("id").to_pylist())}
+    assert [doc_id for doc_id, _ in store.keyword_search("SUP-1042", limit=3)][:1] == [by_name["payflow_card_declined"]]
+    assert [doc_id for doc_id, _ in store.keyword_search("backpack", limit=3)] == [by_name["product_backpack_green"]]
+    assert store.keyword_search("登录", limit=3)[0][0] == by_name["nimbus_login"]  # OCR text still found
+    assert (
+        store.keyword_search("declined", limit=3, where="category = 'billing'")[0][0]
+        == by_name["payflow_card_declined"]
+    )
+    reopened = LanceStore(directory, dim=DIM)  # opens as is, nothing left to upgrade
+    assert (
+        reopened.count() == 3 and reopened.keyword_search("product", limit=5)[0][0] == by_name["product_backpack_green"]
+    )
+
+
+def test_an_upgrade_killed_after_adding_the_column_is_finished_on_the_next_open(tmp_path):
+    directory = tmp_path / "old"
+    shutil.copytree(STORE_WRITTEN_BEFORE_SEARCH_TERMS, directory)
+    lancedb.connect(directory).open_table("assets").add_columns({TEXT_COLUMN: "CAST(NULL AS STRING)"})
+
+    store = LanceStore(directory, dim=DIM)
+
+    assert lancedb.connect(directory).open_table("assets").count_rows(f"{TEXT_COLUMN} IS NULL") == 0
+    assert len(store.keyword_search("SUP-1042", limit=3)) >= 1
+
+
+def test_metadata_values_and_the_file_name_are_searched_with_the_text(tmp_path):
+    store = LanceStore(tmp_path, dim=DIM)
+    photo = make_record("photo_cat_chelsea", "", metadata={"ticket_id": "", "category": "photo"})
+    ticket = make_record("payflow", "Payment failed", metadata={"ticket_id": "SUP-1042", "category": "billing"})
+    store.upsert([photo, ticket])
+    store.optimize()
+    assert [doc_id for doc_id, _ in store.keyword_search("cat", limit=5)] == [photo.id]
+    assert [doc_id for doc_id, _ in store.keyword_search("SUP-1042", limit=5)] == [ticket.id]
+    store.upsert([dataclasses.replace(ticket, metadata={"ticket_id": "SUP-2000", "category": "billing"})])
+    assert store.keyword_search("1042", limit=5) == []  # an update replaces the searchable values
+    assert store.keyword_count("photo billing", where=None) == 2 and store.keyword_count("zebra") == 0
 
 
 def test_keyword_search_scores_ocr_text_and_caption_as_one_document(tmp_path):

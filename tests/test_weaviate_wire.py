@@ -200,6 +200,42 @@ def test_an_existing_collection_is_not_created_again_and_gets_its_missing_proper
     assert added["indexSearchable"] is True
 
 
+def test_a_collection_made_before_labels_were_searchable_gets_the_label_property(wire):
+    open_store(wire).close()
+    wire.http.classes[NAME]["properties"] = [
+        prop for prop in wire.http.classes[NAME]["properties"] if prop["name"] != "label_tokens"
+    ]
+    wire.http.requests.clear()
+    open_store(wire).close()
+    (added,) = [r.body for r in wire.http.requests_to("POST", f"/v1/schema/{NAME}/properties")]
+    assert (added["name"], added["tokenization"], added["indexSearchable"]) == ("label_tokens", "word", True)
+
+
+def test_objects_stored_before_labels_were_searchable_are_imported_again_with_them(wire):
+    open_store(wire).close()
+    wire.http.classes[NAME]["properties"] = [
+        prop for prop in wire.http.classes[NAME]["properties"] if prop["name"] != "label_tokens"
+    ]
+    old = stored_properties(
+        ID_A, "/shop/product_backpack_green.jpg", ocr_text="", ingested_at=datetime(2026, 1, 2, tzinfo=UTC)
+    )
+    wire.grpc.requests.clear()
+    wire.grpc.search_replies.extend(
+        [
+            search_reply([]),  # the stored dimension check
+            search_reply([Found(ID_A, {"uri": old["uri"]}), Found(ID_B, {"uri": "/b.png", "label_tokens": "b"})]),
+            search_reply([]),  # the cursor's end
+            search_reply([Found(ID_A, old, VEC_A)]),  # get: the whole record
+        ]
+    )
+    open_store(wire).close()
+    (batch,) = wire.grpc.requests_of("BatchObjects")
+    (sent,) = batch.objects  # ID_B already had its labels
+    props = MessageToDict(sent.properties.non_ref_properties)
+    assert sent.uuid == ID_A and props["label_tokens"] == "product_backpack_green"
+    assert props["uri"] == old["uri"] and unpack_vector(sent.vectors[0].vector_bytes) == pytest.approx(VEC_A)
+
+
 def test_a_server_older_than_required_is_refused(wire):
     wire.http.version = "1.32.4"
     with pytest.raises(StoreError, match=r"version 1\.32\.4; vlsearch needs 1\.33\.0 or newer"):
@@ -222,13 +258,13 @@ def test_hybrid_relative_request_field_by_field(wire, store):
     assert hybrid.fusion_type == base_search_pb2.Hybrid.FUSION_TYPE_RELATIVE_SCORE
     assert list(hybrid.targets.target_vectors) == ["default"]
     assert unpack_vector(hybrid.vector_bytes) == QUERY.tolist()
-    assert list(hybrid.properties) == ["ocr_tokens", "caption_tokens"]
+    assert list(hybrid.properties) == ["ocr_tokens", "caption_tokens", "label_tokens"]
     assert request.limit == 7
     assert request.metadata.score and request.metadata.explain_score and request.metadata.uuid
     assert list(request.metadata.vectors) == ["default"]
     returned = list(request.properties.non_ref_properties)
     assert {"uri", "sha256", "ocr_text", "caption", "thumbnail", "m_team"} <= set(returned)
-    assert not {"ocr_tokens", "caption_tokens", "has_vector", "has_caption"} & set(returned)
+    assert not {"ocr_tokens", "caption_tokens", "label_tokens", "has_vector", "has_caption"} & set(returned)
     assert filter_tree(request.filters) == ("EQUAL", "m_team", "payments")
 
 
@@ -348,7 +384,7 @@ def test_hybrid_ranked_recomputes_fusion_from_ranks_and_asks_bm25_for_the_keywor
     first, second = wire.grpc.requests_of("Search")
     assert first.hybrid_search.fusion_type == base_search_pb2.Hybrid.FUSION_TYPE_RANKED
     assert second.bm25_search.query == "red card"
-    assert list(second.bm25_search.properties) == ["ocr_tokens", "caption_tokens"]
+    assert list(second.bm25_search.properties) == ["ocr_tokens", "caption_tokens", "label_tokens"]
     assert second.limit == 2
     assert second.metadata.score
     op, (where, only) = filter_tree(second.filters)
@@ -364,7 +400,7 @@ def test_keyword_search_sends_bm25_and_reads_scores(wire, store):
     assert store.keyword_search("Red card", limit=5, where="width >= 100") == [(ID_B, 2.0), (ID_A, 0.5)]
     (request,) = wire.grpc.requests_of("Search")
     assert request.bm25_search.query == "Red card"
-    assert list(request.bm25_search.properties) == ["ocr_tokens", "caption_tokens"]
+    assert list(request.bm25_search.properties) == ["ocr_tokens", "caption_tokens", "label_tokens"]
     assert request.limit == 5 and request.metadata.score
     assert list(request.properties.non_ref_properties) == []
     assert filter_tree(request.filters) == ("GREATER_THAN_EQUAL", "width", 100)
@@ -435,6 +471,24 @@ def test_count_is_an_aggregate_with_the_filter(wire, store):
     assert filter_tree(request.filters) == ("EQUAL", "mime", "image/png")
 
 
+def test_newest_fetches_a_page_sorted_by_ingestion_time_then_id(wire, store):
+    ingested = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    wire.grpc.search_replies.append(
+        search_reply([Found(ID_B, stored_properties(ID_B, "/b.png", ingested_at=ingested, m_kind="product"))])
+    )
+    (record,) = store.newest(limit=20, offset=40, where="mime = 'image/png'")
+    assert (record.id, record.uri, record.ingested_at) == (ID_B, "/b.png", ingested)
+    (request,) = wire.grpc.requests_of("Search")
+    assert (request.limit, request.offset) == (20, 40)
+    assert [(list(sort.path), sort.ascending) for sort in request.sort_by] == [
+        (["ingested_at"], False),
+        (["_id"], True),
+    ]
+    assert {"uri", "thumbnail", "ingested_at"} <= set(request.properties.non_ref_properties)
+    assert filter_tree(request.filters) == ("EQUAL", "mime", "image/png")
+    assert store.keyword_count("red card") is None  # BM25 matches cannot be counted on the server
+
+
 def test_ids_where_fetches_ids_only(wire, store):
     wire.grpc.search_replies.append(search_reply([Found(ID_A), Found(ID_B)]))
     assert store.ids_where("parent_uri = '/doc.pdf'", 50) == [ID_A, ID_B]
@@ -481,6 +535,7 @@ def test_upsert_sends_uuid_properties_and_vector_and_deletes_the_stale_object(wi
     props = MessageToDict(sent.properties.non_ref_properties)
     assert props["uri"] == record.uri and props["sha256"] == record.sha256
     assert props["ocr_text"] == "Red card" and props["ocr_tokens"] == "Red card"
+    assert props["label_tokens"] == "2 card"  # metadata values and the file name's stem, for BM25
     assert props["m_priority"] == "2" and props["n_priority"] == 2.0
     assert props["has_vector"] is True and props["has_caption"] is False
     assert base64.b64decode(props["thumbnail"]) == record.thumbnail
@@ -808,8 +863,7 @@ def test_the_analyst_page_shows_a_hit_from_the_doubles(wire, tmp_path, monkeypat
     assert (hit.record.id, hit.record.uri, hit.scores.bm25) == (ID_A, "/collection/declined.png", 2.5)
     kinds = ("title", "subheader", "markdown", "caption", "info", "text")
     page = html.unescape("\n".join(str(e.value) for kind in kinds for e in getattr(app, kind))).replace("\u200b", "")
-    assert "1 hits for card declined" in page or "1 hit for card declined" in page
-    assert "E-402" in page  # the hit's OCR text, as the double returned it
+    assert "declined.png" in page and "E-402" in page  # the hit and its OCR text, as the double returned them
     hybrid = [r for r in wire.grpc.requests_of("Search") if r.HasField("hybrid_search")]
     assert hybrid[-1].hybrid_search.query == "card declined"
 

@@ -287,6 +287,12 @@ class ConfigRow:
     note: str = ""
     skipped: bool = False
     cut_short: int = 0  # queries whose rerank stopped early (time budget or an error)
+    stands_for: list[Config] = field(default_factory=list)  # the configurations this row ran for (itself at least)
+
+    @property
+    def merged(self) -> bool:
+        """True when the row stands for several configurations that cannot rank differently."""
+        return len(self.stands_for) > 1
 
 
 @dataclass
@@ -332,6 +338,17 @@ def config_grid(alphas: Sequence[float], fusions: Sequence[Fusion], reranks: Seq
     return [Config(alpha, fusion, rerank) for rerank, fusion, alpha in itertools.product(reranks, fusions, alphas)]
 
 
+def distinct_configs(configs: Sequence[Config], *, with_vectors: bool) -> list[list[Config]]:
+    """The configurations grouped by what they can change: without an embedding model there is no vector side,
+    so alpha and fusion change nothing and only rerank on / off remain. Each group runs once."""
+    if with_vectors:
+        return [[config] for config in configs]
+    by_rerank: dict[bool, list[Config]] = {}
+    for config in configs:
+        by_rerank.setdefault(config.rerank, []).append(config)
+    return list(by_rerank.values())
+
+
 def evaluate(
     searcher: Searcher,
     queries: Sequence[JudgedQuery],
@@ -340,27 +357,39 @@ def evaluate(
     limit: int = 10,
     image_limits: ImageLimits,
 ) -> Evaluation:
-    """Run every query through the real searcher once per configuration and average the metrics.
+    """Run every query through the real searcher once per distinct configuration and average the metrics.
 
-    Rerank configurations are skipped (with a note) when no reranker is loaded. BadInput names
-    the query's line for a relevant key whose metadata column the collection lacks, or an
-    unreadable query image.
+    Configurations that cannot rank differently share one row (see distinct_configs). Rerank
+    configurations are skipped (with a note) when no reranker is loaded. BadInput names the
+    query's line for a relevant key whose metadata column the collection lacks, or an unreadable
+    query image.
     """
     if limit < NDCG_DEPTH:
         raise BadInput("limit", f"{limit} hits are too few for nDCG@{NDCG_DEPTH}; give {NDCG_DEPTH} or more")
     notes = check_keys(searcher.store, queries)
+    groups = distinct_configs(configs, with_vectors=searcher.embedder is not None)
     if searcher.embedder is None:
-        notes.append("no embedding model: every configuration ran keyword only (BM25), so alpha has no effect")
+        notes.append(
+            "no embedding model: every configuration ran keyword only (BM25), so alpha and fusion have no effect; "
+            "one row stands for all of them"
+        )
     if any(config.rerank for config in configs) and searcher.rerank is None:
         notes.append("rerank configurations skipped: no reranker model is loaded (see VLSEARCH_RERANK_MODEL)")
     images = {query.image: _load(query.source, query.image, image_limits) for query in queries if query.image}
     once = _with_query_work_once(searcher)
     rows = []
-    for config in configs:
+    for group in groups:
+        config = group[0]
         if config.rerank and searcher.rerank is None:
-            rows.append(ConfigRow(config, note=NO_RERANKER, skipped=True))
-            continue
-        rows.append(_run(once, queries, images, config, limit))
+            row = ConfigRow(config, note=NO_RERANKER, skipped=True)
+        else:
+            row = _run(once, queries, images, config, limit)
+        row.stands_for = group
+        if row.merged and not row.skipped:
+            row.note = "; ".join(
+                part for part in (f"any alpha and fusion ({len(group)} configurations)", row.note) if part
+            )
+        rows.append(row)
     if any(row.cut_short for row in rows):
         notes.append(
             "rerank was cut short on some queries (its time budget, VLSEARCH_RERANK_BUDGET_S, ran out or it failed): "
@@ -493,6 +522,9 @@ def evaluation_json(evaluation: Evaluation) -> dict[str, object]:
                 "rerank": row.config.rerank,
                 "skipped": row.skipped,
                 "note": row.note,
+                "stands_for": [
+                    {"alpha": config.alpha, "fusion": config.fusion.value} for config in row.stands_for or [row.config]
+                ],
                 "best": row in best,
                 **({} if row.skipped else figures(row.recall, row.mrr, row.ndcg)),
                 "per_query": [

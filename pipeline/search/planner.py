@@ -11,6 +11,8 @@ from pipeline.models import Embedder, Query
 from pipeline.ocr import OcrEngine
 from pipeline.records import Vector
 
+NO_QUERY = "give a text, an image, a filter (to browse newest first), or a mix of them"
+
 
 @dataclass
 class QueryPlan:
@@ -27,7 +29,7 @@ def plan_query(*, text: str | None, image: Image.Image | None, ocr: OcrEngine, e
     """
     text = (text or "").strip()
     if not text and image is None:
-        raise BadInput("query", "give a text, an image, or both")
+        raise BadInput("query", NO_QUERY)
     ocr_text = ocr.read(image) if image is not None else ""
     keyword_text = " ".join(part for part in (text, ocr_text.replace("\n", " ")) if part)
     notices: list[str] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from typing import Literal
 
 from PIL import Image
 
@@ -14,7 +15,7 @@ from pipeline.images import QuerySize
 from pipeline.models import Embedder, Query
 from pipeline.ocr import OcrEngine
 from pipeline.records import Hit
-from pipeline.search.planner import plan_query
+from pipeline.search.planner import NO_QUERY, plan_query
 from pipeline.search.rerank import RerankStage
 from pipeline.search.windows import group_video_hits
 from pipeline.store.base import Fusion, Store
@@ -29,6 +30,9 @@ MAX_QUERY_CHARS: int = Settings.model_fields["max_query_chars"].default
 QUERY_SIZE = QuerySize(
     Settings.model_fields["query_max_pixels"].default, Settings.model_fields["query_max_side"].default
 )
+Order = Literal["relevance", "newest"]
+RELEVANCE: Order = "relevance"
+NEWEST: Order = "newest"
 NO_RERANKER = "rerank unavailable: no reranker model is loaded (see VLSEARCH_RERANK_MODEL); hits keep their fused order"
 
 
@@ -44,6 +48,8 @@ class SearchResult:
     rerank_partial: bool = False
     dropped_below_cutoff: int = 0
     cutoff_not_applied: str = ""  # why a requested relevance cutoff could not filter the hits ("" = applied or none)
+    total: int | None = None  # records the query matches (filters applied), where the engine can count them
+    order: Order = RELEVANCE  # NEWEST for a filter-only browse
 
 
 class Searcher:
@@ -87,13 +93,29 @@ class Searcher:
         fusion: Fusion = Fusion.RELATIVE,
         rerank: bool | None = None,
         min_relevance: float | None = None,
+        offset: int = 0,
     ) -> SearchResult:
+        """Hits offset .. offset + limit of one ranking (relevance; newest first when only a filter is given)."""
         if not 0.0 <= alpha <= 1.0:
             raise BadInput("alpha", f"{alpha} is outside [0, 1] (0 = keyword only, 1 = vector only)")
         check_result_limit(limit, self.max_results)
         check_query_text(text, self.max_query_chars)
+        if offset < 0:
+            raise BadInput("offset", f"{offset}: give 0 or more hits to skip")
         if min_relevance is not None and not 0.0 <= min_relevance <= 1.0:
             raise BadInput("min relevance", f"{min_relevance} is not a probability in [0, 1]")
+        if not (text or "").strip() and image is None:
+            if not (where or "").strip():
+                raise BadInput("query", NO_QUERY)
+            result = self._browse(where or "", alpha=alpha, fusion=fusion, limit=limit, offset=offset)
+            if min_relevance is not None:
+                result.cutoff_not_applied = (
+                    "a filter alone lists its matches newest first: there is no relevance to cut"
+                )
+                result.notices.append(result.cutoff_not_applied)
+            return result
+        if offset + limit > MAX_LIMIT:
+            raise BadInput("offset", f"{offset} + limit {limit} reaches past the {MAX_LIMIT} best hits a query ranks")
         if image is not None:
             image = self.query_size.apply(image)
         if rerank is None:
@@ -110,7 +132,22 @@ class Searcher:
                 fusion=fusion,
                 rerank=rerank,
                 min_relevance=min_relevance,
+                offset=offset,
             )
+
+    def _browse(self, where: str, *, alpha: float, fusion: Fusion, limit: int, offset: int) -> SearchResult:
+        """Filters alone: what they match, newest first (nothing to rank by relevance)."""
+        records = self.store.newest(where=where, limit=limit, offset=offset)
+        return SearchResult(
+            hits=[Hit(record=record) for record in records],
+            keyword_text="",
+            ocr_text="",
+            alpha=alpha,
+            fusion=fusion,
+            notices=["no query: showing what the filter matches, newest first"],
+            total=self.store.count(where),
+            order=NEWEST,
+        )
 
     def _search(
         self,
@@ -123,6 +160,7 @@ class Searcher:
         fusion: Fusion,
         rerank: bool,
         min_relevance: float | None,
+        offset: int,
     ) -> SearchResult:
         plan = plan_query(text=text, image=image, ocr=self.ocr, embedder=self.embedder)
         notices = list(plan.notices)
@@ -140,7 +178,7 @@ class Searcher:
             text=plan.keyword_text,
             vector=plan.vector,
             alpha=effective_alpha,
-            limit=min(MAX_LIMIT, max(limit * CANDIDATES_PER_HIT, stage.depth if stage else 0)),
+            limit=min(MAX_LIMIT, max((offset + limit) * CANDIDATES_PER_HIT, stage.depth if stage else 0)),
             where=where,
             fusion=fusion,
         )
@@ -174,5 +212,8 @@ class Searcher:
             notices.append(result.cutoff_not_applied)
         # Grouped after rerank, so a video's window is placed by the final scores of its frames.
         grouped = group_video_hits(hits, window_s=self.video_window_s, frame_interval_s=self.frame_interval_s)
-        result.hits = grouped[:limit]
+        result.hits = grouped[offset : offset + limit]
+        if plan.vector is None and not result.dropped_below_cutoff:
+            # Keyword only: the matches are the records holding a query term (with a vector, every record is near).
+            result.total = self.store.keyword_count(plan.keyword_text, where=where)
         return result

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
+from pathlib import PurePosixPath
+from urllib.parse import urlsplit
 
 import jieba
 import wordninja
@@ -43,3 +46,15 @@ def _split_joined(run: str) -> list[str]:
 def analysed_text(*fields: str) -> str:
     """One keyword-search document from several fields, each analysed on its own."""
     return " ".join(tokens for tokens in map(search_tokens, fields) if tokens)
+
+
+def file_name(uri: str) -> str:
+    """The last segment of a file path or URL, without query string or fragment (a PDF page's "#page=3")."""
+    path = urlsplit(uri).path if "://" in uri else uri.split("#", 1)[0]
+    return PurePosixPath(path.replace("\\", "/")).name
+
+
+def label_text(uri: str, metadata: Mapping[str, str]) -> str:
+    """What keyword search finds besides the text read and seen: metadata values and the file name (its stem:
+    an extension such as "jpg" would match every image)."""
+    return analysed_text(*metadata.values(), PurePosixPath(file_name(uri)).stem)

@@ -108,7 +108,13 @@ class Store(Protocol):
         """Non-empty values of a metadata column with how many assets hold each (for filter pickers and facets)."""
 
     def keyword_search(self, text: str, *, limit: int, where: str | None = None) -> list[tuple[str, float]]:
-        """BM25 over ocr_text and caption: (id, score), best first."""
+        """BM25 over ocr_text, caption, metadata values and file name: (id, score), best first."""
+
+    def keyword_count(self, text: str, *, where: str | None = None) -> int | None:
+        """How many records keyword search finds for `text` (any term), or None where the engine cannot count."""
+
+    def newest(self, *, limit: int, offset: int = 0, where: str | None = None) -> list[AssetRecord]:
+        """Records a filter matches, newest first (ingested_at, then id), from `offset`: browsing without a query."""
 
     def vector_search(self, vector: Vector, *, limit: int, where: str | None = None) -> list[tuple[str, float]]:
         """Nearest by cosine: (id, cosine distance), nearest first."""

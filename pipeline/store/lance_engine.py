@@ -2,10 +2,11 @@
 
 Metadata columns live as nullable text columns prefixed ``m_`` (added by schema evolution when
 a manifest brings a new one), so filters are plain SQL on real columns. Keyword search runs on
-one analysed copy of ocr_text and caption together (see analyzer.py) with Lance's native BM25
-index: one posting-list walk per query term instead of one per field, which cut the keyword p99
-at a million records from 96 to 19 ms (docs/benchmarks.md). Stores made with one analysed column
-per field are upgraded when opened.
+one analysed document per record (see analyzer.py): ocr_text, caption, the metadata values and
+the file name together, with Lance's native BM25 index: one posting-list walk per query term
+instead of one per field, which cut the keyword p99 at a million records from 96 to 19 ms
+(docs/benchmarks.md). Stores made with an older keyword column (ocr_text + caption only, or one
+column per field) are upgraded when opened.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from lancedb.query import MatchQuery
 from pipeline.errors import StoreError, VlsearchError
 from pipeline.private import PRIVATE_FILE_MODE, make_private_dir
 from pipeline.records import AssetRecord, Hit, SourceKind, Vector
-from pipeline.store.analyzer import analysed_text, search_tokens
+from pipeline.store.analyzer import analysed_text, label_text, search_tokens
 from pipeline.store.base import (
     FILTERABLE_FIELDS,
     MIN_CANDIDATES,
@@ -49,8 +50,11 @@ from pipeline.store.hybrid import hybrid_search
 log = logging.getLogger(__name__)
 
 META_PREFIX = "m_"
-TEXT_COLUMN = "text_tokens"  # analysed ocr_text + caption, the one column keyword search reads
-PER_FIELD_TEXT_COLUMNS = ("ocr_tokens", "caption_tokens")  # what stores made before TEXT_COLUMN had
+# The one column keyword search reads: analysed ocr_text, caption, metadata values and file name.
+TEXT_COLUMN = "search_terms"
+# What older stores searched instead: ocr_text + caption in one column, and before that one column per field.
+OLD_TEXT_COLUMNS = ("text_tokens", "ocr_tokens", "caption_tokens")
+UPGRADE_BATCH = 2000
 # B-tree indexes for the point lookups every search and ingest makes (get, lookup, upsert, a
 # document's pages); metadata columns get one too, for filters. Without them each `id IN (...)`
 # or filtered search scans the column over the whole table (60 ms per query at 1M records).
@@ -247,8 +251,8 @@ class LanceStore:
                 f"the collection at {directory} holds {stored_dim}-d vectors but VLSEARCH_EMBED_DIM is {dim}; "
                 "use the same dimension or a new VLSEARCH_DATA_DIR / VLSEARCH_COLLECTION"
             )
-        if TEXT_COLUMN not in self._table.schema.names or set(PER_FIELD_TEXT_COLUMNS) & set(self._table.schema.names):
-            self._merge_text_columns()
+        if self._text_column_outdated():
+            self._upgrade_text_column()
 
     def _open_or_create(self, name: str, dim: int) -> lancedb.table.Table:
         try:
@@ -258,28 +262,56 @@ class LanceStore:
             # another process creating it right now. exist_ok opens whichever commit lands first.
             return self._db.create_table(name, schema=_schema(dim), exist_ok=True, storage_options=NEW_TABLE_OPTIONS)
 
-    @_retrying_conflicts
-    def _merge_text_columns(self) -> None:
-        """Upgrade a store with one analysed column per field to the single TEXT_COLUMN.
+    def _text_column_outdated(self) -> bool:
+        names = set(self._table.schema.names)
+        return TEXT_COLUMN not in names or bool(names & set(OLD_TEXT_COLUMNS))
 
-        Each step is skipped when already done, so a run killed halfway (or two processes opening
-        the store at once) finishes the upgrade on the next open; the old columns go last, so
-        keyword search has an indexed column at every step.
+    @_retrying_conflicts
+    def _upgrade_text_column(self) -> None:
+        """Build TEXT_COLUMN for a store made before it existed, then drop the older keyword columns.
+
+        Runs under the write lock, so no upsert lands between reading a record and writing its terms.
+        Only rows whose TEXT_COLUMN is still null are filled, so a run killed halfway (or a second
+        process waiting on the lock) finishes the upgrade on the next open; the old columns go last,
+        so the data is never without an indexed keyword column.
         """
-        log.info("merging %s into %s in %s", " and ".join(PER_FIELD_TEXT_COLUMNS), TEXT_COLUMN, self.directory)
-        try:
-            if TEXT_COLUMN not in self._table.schema.names:
-                self._table.add_columns({TEXT_COLUMN: f"concat_ws(' ', {', '.join(PER_FIELD_TEXT_COLUMNS)})"})
-            if self._table.count_rows() and TEXT_COLUMN not in self._indexed_columns():
-                self._table.create_index(TEXT_COLUMN, config=FTS(with_position=False))
-            for index in self._table.list_indices():
-                if set(index.columns) & set(PER_FIELD_TEXT_COLUMNS):
-                    self._table.drop_index(index.name)
-            old = [name for name in PER_FIELD_TEXT_COLUMNS if name in self._table.schema.names]
-            if old:
-                self._table.drop_columns(old)
-        except (OSError, ValueError, RuntimeError) as error:
-            raise StoreError(f"upgrading the keyword-search column of {self.directory} failed: {error}") from error
+        with self._write_lock:
+            self._table.checkout_latest()
+            if not self._text_column_outdated():
+                return
+            log.info("building the keyword column %s of %s", TEXT_COLUMN, self.directory)
+            try:
+                if TEXT_COLUMN not in self._table.schema.names:
+                    self._table.add_columns({TEXT_COLUMN: "CAST(NULL AS STRING)"})
+                self._fill_text_column()
+                if self._table.count_rows() and TEXT_COLUMN not in self._indexed_columns():
+                    self._table.create_index(TEXT_COLUMN, config=FTS(with_position=False))
+                for index in self._table.list_indices():
+                    if set(index.columns) & set(OLD_TEXT_COLUMNS):
+                        self._table.drop_index(index.name)
+                old = [name for name in OLD_TEXT_COLUMNS if name in self._table.schema.names]
+                if old:
+                    self._table.drop_columns(old)
+            except (OSError, ValueError, RuntimeError) as error:
+                raise StoreError(f"upgrading the keyword-search column of {self.directory} failed: {error}") from error
+
+    def _fill_text_column(self) -> None:
+        missing = self._table.search().where(f"{TEXT_COLUMN} IS NULL").select(["id"]).limit(None).to_arrow()
+        ids = missing.column("id").to_pylist()
+        columns = ["id", "uri", "ocr_text", "caption", *self._meta_fields()]
+        for start in range(0, len(ids), UPGRADE_BATCH):
+            chunk = ", ".join(_quote(doc_id) for doc_id in ids[start : start + UPGRADE_BATCH])
+            rows = self._table.search().where(f"id IN ({chunk})").select(columns).limit(None).to_arrow().to_pylist()
+            terms = [
+                self._terms(row["ocr_text"] or "", row["caption"] or "", row["uri"], self._metadata_of(row))
+                for row in rows
+            ]
+            update = pa.table({"id": [row["id"] for row in rows], TEXT_COLUMN: pa.array(terms, pa.string())})
+            self._table.merge_insert("id").when_matched_update_all().execute(update)
+
+    @staticmethod
+    def _terms(ocr_text: str, caption: str, uri: str, metadata: dict[str, str]) -> str:
+        return " ".join(part for part in (analysed_text(ocr_text, caption), label_text(uri, metadata)) if part)
 
     # writes -------------------------------------------------------------------------------
 
@@ -448,6 +480,32 @@ class LanceStore:
         return [(row["id"], float(row["_score"])) for row in rows]
 
     @_failures_named
+    def keyword_count(self, text: str, *, where: str | None = None) -> int | None:
+        terms = search_tokens(text)
+        records = self.count()
+        if not terms.strip() or records == 0:
+            return 0
+        match = MatchQuery(terms, TEXT_COLUMN)  # type: ignore[call-arg]  # see keyword_search
+        search = self._table.search(match, query_type="fts").select(["_score"])
+        if where:
+            search = search.where(self._sql(where), prefilter=True)
+        # A full-text search without a limit stops at 10; every record is the most it can match.
+        return search.limit(records).to_arrow().num_rows
+
+    @_failures_named
+    def newest(self, *, limit: int, offset: int = 0, where: str | None = None) -> list[AssetRecord]:
+        # Lance queries have no ORDER BY: the two columns are read for every match and sorted here.
+        search = self._table.search().select(["id", "ingested_at"]).limit(None)
+        if where:
+            search = search.where(self._sql(where))
+        matched = search.to_arrow()
+        if not matched.num_rows:
+            return []
+        order = pc.sort_indices(matched, sort_keys=[("ingested_at", "descending"), ("id", "ascending")])
+        page = pc.take(matched.column("id"), order[offset : offset + limit]).to_pylist()
+        return self.get(page)
+
+    @_failures_named
     def vector_search(self, vector: Vector, *, limit: int, where: str | None = None) -> list[tuple[str, float]]:
         query = np.asarray(vector, dtype=np.float32)
         if query.shape != (self.dim,):
@@ -554,7 +612,7 @@ class LanceStore:
             ingested_at=record.ingested_at.astimezone(UTC),
             vector=None if record.vector is None else self._checked_vector(record).tolist(),
         )
-        row[TEXT_COLUMN] = analysed_text(record.ocr_text, record.caption)
+        row[TEXT_COLUMN] = self._terms(record.ocr_text, record.caption, record.uri, record.metadata)
         for key, value in record.metadata.items():
             row[META_PREFIX + key] = value
         return row

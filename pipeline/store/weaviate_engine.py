@@ -2,8 +2,9 @@
 
 The collection is defined by weaviate/collection.toml (see weaviate_schema.py). Objects use
 the record id as their uuid, the vector is the self-provided named vector "default", and
-keyword search is BM25F over the analysed copies `ocr_tokens` / `caption_tokens` (queries go
-through the same analyzer.search_tokens as the documents). Hybrid search runs on the server
+keyword search is BM25F over the analysed copies `ocr_tokens` / `caption_tokens` and
+`label_tokens` (metadata values and the file name; queries go through the same
+analyzer.search_tokens as the documents). Hybrid search runs on the server
 (`query.hybrid` with explicit alpha and fusion type); the per-hit figures that explain a
 hybrid hit are filled in as follows (the arithmetic and the parsing of Weaviate's explain_score
 text live in weaviate_scores.py, which says why and where the text formats come from):
@@ -36,14 +37,14 @@ import numpy as np
 from weaviate.classes.aggregate import GroupByAggregate
 from weaviate.classes.config import ConsistencyLevel
 from weaviate.classes.init import AdditionalConfig, Auth, Timeout
-from weaviate.classes.query import Filter, HybridFusion, MetadataQuery
+from weaviate.classes.query import Filter, HybridFusion, MetadataQuery, Sort
 from weaviate.collections.classes.filters import _Filters
 from weaviate.exceptions import WeaviateBaseError
 
 import weaviate
 from pipeline.errors import BadInput, StoreError
 from pipeline.records import AssetRecord, Hit, Scores, SourceKind, Vector
-from pipeline.store.analyzer import search_tokens
+from pipeline.store.analyzer import label_text, search_tokens
 from pipeline.store.base import Fusion, StoredAsset, StoreStats, check_column, top_values
 from pipeline.store.weaviate_filters import numeric_value, parse_weaviate_filter
 from pipeline.store.weaviate_schema import CollectionSpec, PropertySpec, create_arguments, load_spec
@@ -59,6 +60,7 @@ from pipeline.store.weaviate_scores import (
 log = logging.getLogger(__name__)
 
 DEFAULT_GRPC_PORT = 50051
+LABELS = "label_tokens"  # analysed metadata values and file name, searched with the text
 MIN_SERVER_VERSION = (1, 33, 0)  # Not and ContainsNone filters
 LOOKUP_BATCH = 500
 FETCH_LIMIT = 4 * LOOKUP_BATCH  # several objects may share a uri until the stale ones are deleted
@@ -124,6 +126,8 @@ class WeaviateStore:
             self._columns_read_at = 0.0
             self._refresh_columns()
             self._check_stored_dimension()
+            if self._labels_added:
+                self._fill_labels()
         except BaseException:
             self._client.close()
             raise
@@ -204,6 +208,8 @@ class WeaviateStore:
                 f"{self.spec.vector_name!r}; it was not created by vlsearch: use another VLSEARCH_COLLECTION"
             )
         existing = {prop.name: prop for prop in config.properties}
+        # A collection made before metadata and file names were searchable: its objects need their labels.
+        self._labels_added = bool(existing) and LABELS not in existing and LABELS in self.spec.boosts
         wanted = list(self.spec.properties)
         for name in existing:
             if name.startswith(self.spec.metadata_prefix):
@@ -218,6 +224,34 @@ class WeaviateStore:
                     f"vlsearch needs {prop.data_type.value}; use another VLSEARCH_COLLECTION"
                 )
         return collection
+
+    def _fill_labels(self) -> None:
+        """Write the labels of objects stored without them, by importing each again from its stored record (the
+        import replaces an object whole; OCR text, caption, vector and metadata come back unchanged).
+
+        Runs once, when the property is added. An object it cannot relabel keeps working and is found by its
+        text as before; the warning says which, and writing it again (a changed manifest row, a migrate) fixes it.
+        """
+        try:
+            unlabelled = [
+                str(obj.uuid)
+                for obj in self._collection.iterator(return_properties=[LABELS])
+                if not obj.properties.get(LABELS)
+            ]
+            if unlabelled:
+                log.info("adding %s to %d objects of %s", LABELS, len(unlabelled), self.name)
+            failed: list[tuple[AssetRecord, str]] = []
+            for start in range(0, len(unlabelled), LOOKUP_BATCH):
+                records = self.get(unlabelled[start : start + LOOKUP_BATCH])
+                failed += self._import([(record, self._properties(record), self._vector(record)) for record in records])
+        except (WeaviateBaseError, StoreError) as error:
+            log.warning(
+                "labelling the objects of %s stopped (%s): metadata and file names find only some", self.name, error
+            )
+            return
+        if failed:
+            details = "; ".join(f"{record.uri}: {message}" for record, message in failed[:5])
+            log.warning("Weaviate refused to label %d objects of %s: %s", len(failed), self.name, details)
 
     def _add_property(self, collection: Any, prop: PropertySpec) -> None:
         try:
@@ -469,6 +503,25 @@ class WeaviateStore:
         )
         return [(str(obj.uuid), float(obj.metadata.score or 0.0)) for obj in response.objects]
 
+    def keyword_count(self, text: str, *, where: str | None = None) -> int | None:
+        """None: Weaviate's BM25 answers a limited number of objects and aggregates do not take a BM25 query."""
+        return None
+
+    def newest(self, *, limit: int, offset: int = 0, where: str | None = None) -> list[AssetRecord]:
+        # offset + limit is bounded by the server's QUERY_MAXIMUM_RESULTS (10,000 by default).
+        filters = self._filters(where)
+        response = self._query(
+            lambda: self._collection.query.fetch_objects(
+                filters=filters,
+                limit=limit,
+                offset=offset,
+                sort=Sort.by_property("ingested_at", ascending=False).by_id(ascending=True),
+                include_vector=[self.spec.vector_name],
+                return_properties=self._record_properties(self._known_columns()),
+            )
+        )
+        return [self._record(obj) for obj in response.objects]
+
     def vector_search(self, vector: Vector, *, limit: int, where: str | None = None) -> list[tuple[str, float]]:
         query = self._query_vector(vector)
         filters = self._filters(where)
@@ -711,6 +764,7 @@ class WeaviateStore:
             "caption": record.caption,
             "ocr_tokens": search_tokens(record.ocr_text),
             "caption_tokens": search_tokens(record.caption),
+            LABELS: label_text(record.uri, record.metadata),
             "pdq": record.pdq,
             "pdq_quality": record.pdq_quality,
             "thumbnail": base64.b64encode(record.thumbnail).decode("ascii") if record.thumbnail else None,

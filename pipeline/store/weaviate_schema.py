@@ -39,6 +39,7 @@ DATA_TYPES = {
 RANGE_TYPES = {DataType.INT, DataType.NUMBER, DataType.DATE}
 QUANTIZERS = ("none", "rq", "sq", "pq", "bq")
 DISTANCES = {"cosine": VectorDistances.COSINE, "dot": VectorDistances.DOT, "l2-squared": VectorDistances.L2_SQUARED}
+DEFAULT_BOOSTS = {"ocr_tokens": 1.0, "caption_tokens": 1.0, "label_tokens": 1.0}
 STOPWORDS = {"en": StopwordsPreset.EN, "none": StopwordsPreset.NONE}
 
 
@@ -81,7 +82,7 @@ class CollectionSpec:
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
     stopwords: StopwordsPreset = StopwordsPreset.EN
-    boosts: dict[str, float] = field(default_factory=lambda: {"ocr_tokens": 1.0, "caption_tokens": 1.0})
+    boosts: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_BOOSTS))
     index_null_state: bool = True
     index_property_length: bool = False
     index_timestamps: bool = False
@@ -201,7 +202,7 @@ def _spec(source: str, data: dict[str, Any]) -> CollectionSpec:
         bm25_k1=float(bm25.get("k1", 1.2)),
         bm25_b=float(bm25.get("b", 0.75)),
         stopwords=STOPWORDS[_choice(source, "bm25.stopwords", bm25.get("stopwords", "en"), tuple(STOPWORDS))],
-        boosts=_boosts(source, bm25.get("boosts", {"ocr_tokens": 1.0, "caption_tokens": 1.0}), searchable),
+        boosts=_boosts(source, bm25.get("boosts", DEFAULT_BOOSTS), searchable),
         index_null_state=bool(inverted.get("index_null_state", True)),
         index_property_length=bool(inverted.get("index_property_length", False)),
         index_timestamps=bool(inverted.get("index_timestamps", False)),

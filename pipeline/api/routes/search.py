@@ -1,4 +1,5 @@
-"""POST /v1/search and POST /v1/lookup: hybrid search, and the support desk's screenshot-to-ticket lookup."""
+"""POST /v1/search and POST /v1/lookup: hybrid search (or a filter-only browse, newest first), and the support
+desk's screenshot-to-ticket lookup."""
 
 from __future__ import annotations
 
@@ -28,7 +29,10 @@ class SearchRequest(RequestModel):
     alpha: float | None = Field(None, ge=0.0, le=1.0, description="0 = keyword only, 1 = vector only")
     fusion: Literal["relative", "ranked"] | None = None
     limit: int = Field(10, ge=1, description="number of hits")
-    where: str | None = Field(None, description="filter, e.g. category = 'billing'")
+    offset: int = Field(0, ge=0, description="hits to skip: the next page starts at offset + limit")
+    where: str | None = Field(
+        None, description="filter, e.g. category = 'billing'; alone (no text, no image) it browses newest first"
+    )
     rerank: bool | None = Field(None, description="rerank the top hits with the model (default: on with a GPU)")
     min_relevance: float | None = Field(None, ge=0.0, le=1.0, description="with rerank: drop hits below this")
     allow_unreranked: bool = Field(
@@ -39,6 +43,10 @@ class SearchRequest(RequestModel):
 class SearchResponse(BaseModel):
     mode: str = Field(description="full, partial, or ocr+keyword when no model weights are loaded")
     hits: list[HitShape] = Field(description="best first, each exactly as `search --json` prints it")
+    total: int | None = Field(
+        description="records the query matches with the filter applied, where the engine can count them; else null"
+    )
+    order: Literal["relevance", "newest"] = Field(description="newest: a filter-only browse, by ingestion time")
     notices: list[str]
     ocr_text: str = Field(description="text read from the query image")
     alpha: float
@@ -132,6 +140,7 @@ def _search(ctx: ApiContext, user: User, request: SearchRequest, image: ImageByt
             fusion=Fusion(request.fusion or settings.fusion),
             rerank=rerank,
             min_relevance=settings.min_relevance if request.min_relevance is None else request.min_relevance,
+            offset=request.offset,
         )
     except BadInput as error:
         if error.source.startswith("filter"):  # the parser names the expression; the caller knows it as `where`
@@ -151,6 +160,8 @@ def _search(ctx: ApiContext, user: User, request: SearchRequest, image: ImageByt
     return SearchResponse(
         mode=services.models.mode,
         hits=[HitShape.of_hit(hit) for hit in result.hits],
+        total=result.total,
+        order=result.order,
         notices=result.notices,
         ocr_text=result.ocr_text,
         alpha=result.alpha,
