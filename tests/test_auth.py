@@ -451,8 +451,8 @@ def test_a_removed_user_loses_access_on_the_next_run(env, data_dir):
 def test_a_moderator_decides_under_their_signed_in_name(env, data_dir):
     app = app_as("mo")
     app.switch_page("views/moderation.py").run()
-    assert app.subheader[0].value == "Item 1 · spam"  # claimed as mo without typing a name
-    app = click(app, "Remove")
+    assert app.subheader[0].value == "Item 1 · spam"  # shown to mo without typing a name
+    app = click(click(app, "Remove"), "Yes, remove")  # Remove asks to confirm first
     assert not app.exception and app.success[0].value == "Item 1: removed."
     item = open_queue(Settings(data_dir=data_dir)).get(1)
     assert (item.state, item.reviewer) == (State.REMOVED, "mo")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import io
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from pipeline.config import Settings
 from pipeline.images import thumbnail_jpeg
 from pipeline.ingest.ingestor import Ingestor
 from pipeline.ingest.sources import collect
+from pipeline.ingest.uploads import UPLOADS_FOLDER
 from pipeline.moderation.library import add_references, library_services, load_references
 from pipeline.moderation.matching import Match, Rule
 from pipeline.moderation.queue import State
@@ -98,12 +100,12 @@ def test_a_reviewer_sees_the_item_beside_its_reference_and_a_decision_is_stored(
     assert page.subheader[0].value == "Item 1 · counterfeit"
     assert len(page.get("image")) == 2  # the upload and the reference it matched
     assert "pdq: hamming distance 6 to product_sneaker_red.jpg" in captions(page)
-    assert {button.label for button in page.button} == {"Approve", "Remove", "Escalate", "Skip"}
+    assert {button.label for button in page.button} == {"Approve", "Remove", "Escalate", "Skip", "Claim"}
     queue = open_queue(Settings(data_dir=data_dir))
-    assert queue.get(1).claimed_by == "alice"
 
     page.text_input(key="moderation_note").set_value("counterfeit sneakers")
     click(page, "Remove")
+    click(page, "Yes, remove")
     assert not page.exception
     item = queue.get(1)
     assert (item.state, item.reviewer, item.note) == (State.REMOVED, "alice", "counterfeit sneakers")
@@ -111,8 +113,64 @@ def test_a_reviewer_sees_the_item_beside_its_reference_and_a_decision_is_stored(
         (1, State.REMOVED, "alice")
     ]
     assert page.success[0].value == "Item 1: removed."
-    assert page.subheader[0].value == "Item 2 · spam"  # the next item is claimed and shown
+    assert page.subheader[0].value == "Item 2 · spam"  # the next item is shown
+    assert queue.get(2).claimed_by is None  # ... and not claimed
     assert page.text_input(key="moderation_note").value == ""
+
+
+def test_showing_an_item_does_not_claim_it_a_claim_is_explicit(page, data_dir):
+    queue = open_queue(Settings(data_dir=data_dir))
+    page.text_input(key="moderation_reviewer").set_value("alice").run()
+    assert page.subheader[0].value == "Item 1 · counterfeit"
+    assert queue.get(1).claimed_by is None  # before: shown = claimed by alice for 10 minutes
+    assert "not claimed: Claim holds it for you; a decision claims it too" in captions(page)
+    page.text_input(key="moderation_reviewer").set_value("alicex").run()  # a typo fixed claims nothing either
+    assert [item.claimed_by for item in queue.items()] == [None, None]
+
+    click(page, "Claim")
+    assert queue.get(1).claimed_by == "alicex"
+    assert "claimed by you until" in captions(page)
+    click(page, "Release")
+    assert queue.get(1).claimed_by is None
+
+
+def test_remove_asks_for_confirmation_and_cancel_decides_nothing(page, data_dir):
+    queue = open_queue(Settings(data_dir=data_dir))
+    page.text_input(key="moderation_reviewer").set_value("alice").run()
+    click(page, "Remove")  # the X key presses this button
+    assert "Remove item 1? Its content is deleted" in page.warning[0].value
+    assert queue.get(1).state == State.PENDING and not queue.audit_log()
+    remove = next(button for button in page.button if button.label == "Remove")
+    assert remove.disabled  # pressing X again does not remove either
+    click(page, "Cancel")
+    assert not page.warning and queue.get(1).state == State.PENDING and not queue.audit_log()
+    assert page.subheader[0].value == "Item 1 · counterfeit"
+
+
+def test_skip_can_be_undone_and_nothing_left_agrees_with_the_counter(page):
+    page.text_input(key="moderation_reviewer").set_value("bob").run()
+    click(page, "Skip")
+    assert page.subheader[0].value == "Item 2 · spam"
+    click(page, "Skip")
+    assert not page.subheader
+    assert [(metric.label, metric.value) for metric in page.metric][0] == ("Pending", "2")
+    # before: "Nothing left to review here (pending)." beside Pending 2
+    assert page.success[0].value == "Nothing left for you to review — 2 pending: 2 skipped by you."
+
+    click(page, "Undo skip")  # the last skipped item comes back
+    assert page.subheader[0].value == "Item 2 · spam"
+    click(page, "Show skipped")
+    assert page.subheader[0].value == "Item 1 · counterfeit"
+
+
+def test_nothing_left_names_items_other_reviewers_hold(page, data_dir):
+    queue = open_queue(Settings(data_dir=data_dir))
+    queue.claim(1, "alice")
+    page.text_input(key="moderation_reviewer").set_value("bob").run()
+    click(page, "Skip")
+    assert page.success[0].value == (
+        "Nothing left for you to review — 2 pending: 1 skipped by you, 1 claimed by another reviewer."
+    )
 
 
 def test_filters_and_skip(page):
@@ -120,7 +178,7 @@ def test_filters_and_skip(page):
     page.selectbox(key="moderation_category").set_value("spam").run()
     assert page.subheader[0].value == "Item 2 · spam" and shown_ids(page) == [2]
     click(page, "Skip")
-    assert "Nothing left to review here (pending)." in page.success[0].value
+    assert page.success[0].value == "Nothing left for you to review in spam — 1 pending: 1 skipped by you."
     page.selectbox(key="moderation_state").set_value("removed").run()
     assert shown_ids(page) == [] and not page.subheader
 
@@ -129,6 +187,43 @@ def test_another_reviewers_claim_is_respected(page, data_dir):
     open_queue(Settings(data_dir=data_dir)).claim(1, "alice")
     page.text_input(key="moderation_reviewer").set_value("bob").run()
     assert page.subheader[0].value == "Item 2 · spam"
+
+
+def test_an_admin_releases_a_stale_claim_and_it_is_audited(page, data_dir):
+    queue = open_queue(Settings(data_dir=data_dir))
+    queue.claim(1, "alice")  # alice went home with item 1 claimed
+    page.run()  # sign-in off: the open user is an admin
+    assert page.expander[0].label == "Claims (1)"
+    click(page, "Release claim")
+    assert page.success[0].value == "Item 1: claim by alice released."
+    assert queue.get(1).claimed_by is None
+    (event,) = open_audit_log(data_dir).events(action=Action.DECISION)
+    assert (event.outcome, event.detail) == (Outcome.OK, {"step": "release", "item": 1, "holder": "alice"})
+
+
+def test_a_sensitive_item_is_blurred_until_revealed_and_the_reveal_is_audited(page, data_dir):
+    queue = open_queue(Settings(data_dir=data_dir))
+    photo = open_image(SAMPLES / "photo_rocket_launch.jpg")
+    queue.enqueue(
+        uri="/uploads/rocket.jpg",
+        sha256="3" * 64,
+        thumbnail=thumbnail_jpeg(photo),
+        matches=[Match(Rule.KEYWORD, "violence", 1.0, detail="kill you")],  # `sensitive = true` in the rules
+    )
+    page.run()  # the category list now has violence
+    page.text_input(key="moderation_reviewer").set_value("alice")
+    page.selectbox(key="moderation_category").set_value("violence").run()
+    assert page.subheader[0].value == "Item 3 · violence"
+    blurred_url = page.get("image")[0].value
+    click(page, "Reveal")
+    assert not any(button.label == "Reveal" for button in page.button)
+    assert page.get("image")[0].value != blurred_url  # the server now sends the original picture
+    (event,) = open_audit_log(data_dir).events(action=Action.DECISION)
+    assert event.detail == {"step": "reveal", "item": 3, "reviewer": "alice", "categories": ["violence"]}
+
+    page.selectbox(key="moderation_category").set_value("spam").run()
+    assert page.subheader[0].value == "Item 2 · spam"
+    assert not any(button.label == "Reveal" for button in page.button)  # not sensitive: shown as it is
 
 
 # the role is checked again when a button runs ---------------------------------------------------------
@@ -163,11 +258,23 @@ def remove(users: UsersFile) -> str:
 
 
 @pytest.mark.parametrize(
-    ("change", "button"), [(demote, "Remove"), (demote, "Approve"), (demote, "Skip"), (remove, "Remove")]
+    ("change", "before", "button", "step"),
+    [
+        (demote, "Remove", "Yes, remove", "decide"),
+        (demote, None, "Approve", "decide"),
+        (demote, None, "Skip", "skip"),
+        (demote, None, "Release", "release"),
+        (remove, "Remove", "Yes, remove", "decide"),
+    ],
 )
-def test_a_moderator_demoted_or_removed_while_the_page_is_open_cannot_decide(signed_in, data_dir, change, button):
+def test_a_moderator_demoted_or_removed_while_the_page_is_open_cannot_decide(
+    signed_in, data_dir, change, before, button, step
+):
     page = signed_in("mo")
-    assert page.subheader[0].value == "Item 1 · counterfeit"  # claimed by mo
+    assert page.subheader[0].value == "Item 1 · counterfeit"
+    click(page, "Claim")
+    if before:
+        click(page, before)
     role_now = change(UsersFile(data_dir / "users.json"))  # `vlsearch users set-role mo --role support`
 
     click(page, button)  # the button drawn while mo was a moderator
@@ -179,5 +286,29 @@ def test_a_moderator_demoted_or_removed_while_the_page_is_open_cannot_decide(sig
         (event.actor, event.role, event.outcome, event.detail.get("step"))
         for event in open_audit_log(data_dir).events(action=Action.DECISION)
     ]
-    assert refused == [("mo", role_now, Outcome.REFUSED, {"Remove": "decide", "Approve": "decide"}.get(button, "skip"))]
+    assert refused == [("mo", role_now, Outcome.REFUSED, step)]
     assert not any(event.outcome == Outcome.OK for event in open_audit_log(data_dir).events())
+
+
+def test_a_moderator_cannot_release_another_reviewers_claim(signed_in, data_dir):
+    open_queue(Settings(data_dir=data_dir)).claim(1, "alice")
+    page = signed_in("mo")
+    assert not page.expander  # mo holds no claim; alice's is not theirs to release
+    admin = signed_in("ann")
+    assert admin.expander[0].label == "Claims (1)"
+    click(admin, "Release claim")
+    assert open_queue(Settings(data_dir=data_dir)).get(1).claimed_by is None
+
+
+def test_an_upload_on_home_that_matches_waits_in_the_moderation_queue(page, data_dir):
+    """Before, uploads on Home were never scanned: only `moderate scan FOLDER` fed the queue."""
+    copy = io.BytesIO()
+    open_image(SAMPLES / "product_sneaker_red.jpg").resize((480, 480)).save(copy, format="JPEG", quality=60)
+    home = AppTest.from_file(str(ROOT / "streamlit_app" / "app.py"), default_timeout=120).run()  # Home first
+    home.file_uploader(key="home_upload_files").set_value([("sneaker-copy.jpg", copy.getvalue(), "image/jpeg")])
+    home = click(home, "Ingest uploads")
+    assert not home.exception
+    notes = [html.unescape(info.value).replace("\u200b", "") for info in home.info]
+    assert any("1 of 1 queued for moderation review: sneaker-copy.jpg (counterfeit)" in note for note in notes), notes
+    queued = open_queue(Settings(data_dir=data_dir)).items()[-1]
+    assert (queued.id, queued.category, Path(queued.uri).parent) == (3, "counterfeit", data_dir / UPLOADS_FOLDER)

@@ -13,11 +13,17 @@ import time
 from pathlib import Path
 
 import pytest
+from PIL import Image, ImageFilter, ImageStat
 
-from pipeline.errors import BadInput, LeaseConflict, StoreError
+from pipeline.access.audit import Action, Outcome, open_audit_log
+from pipeline.access.auth import AuthMode, Role, User
+from pipeline.errors import BadInput, LeaseConflict, PermissionDenied, StoreError
+from pipeline.images import thumbnail_jpeg
+from pipeline.moderation.desk import ReviewDesk, blurred_jpeg
 from pipeline.moderation.export import COLUMNS, write_decisions_csv
 from pipeline.moderation.matching import Match, Rule
 from pipeline.moderation.queue import ReviewQueue, State
+from pipeline.moderation.rules import SHIPPED_RULES, load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 LEASE_S = 300.0
@@ -157,6 +163,38 @@ def test_releasing_a_claim_frees_the_item_but_only_for_its_holder(queue):
     assert queue.get(item_id).claimed_by == "alice"
     queue.release(item_id, "alice")
     assert queue.claim(item_id, "bob").claimed_by == "bob"
+
+
+def test_peeking_at_the_next_item_claims_nothing(queue, clock):
+    first, second = (enqueue(queue, n) for n in range(2))
+    assert queue.peek_next("alice").id == first
+    assert queue.get(first).claimed_by is None  # before: showing an item claimed it for the lease
+    assert queue.peek_next("alice", skip={first}).id == second
+    assert queue.peek_next("alice", prefer=second).id == second  # an item whose skip was undone comes first
+    queue.claim(first, "bob")
+    assert queue.peek_next("alice", prefer=first).id == second  # ... unless someone claimed it meanwhile
+    queue.claim(second, "alice")
+    assert queue.peek_next("alice").id == second  # the reviewer's own claim comes first
+    assert queue.peek_next("carol") is None
+
+
+def test_dropping_a_claim_ends_anyones_lease_and_says_whose(queue, clock):
+    item_id = enqueue(queue)
+    assert queue.drop_claim(item_id) is None
+    queue.claim(item_id, "alice")
+    assert queue.claims() == [queue.get(item_id)]
+    assert queue.drop_claim(item_id) == "alice"
+    assert queue.get(item_id).claimed_by is None and queue.claims() == []
+    assert queue.claim(item_id, "bob").claimed_by == "bob"
+
+
+def test_waiting_explains_an_empty_desk_with_the_counts_the_counters_show(queue):
+    first, second, third = (enqueue(queue, n) for n in range(3))
+    queue.claim(third, "bob")
+    waiting = queue.waiting("alice", state="pending", skip=[first])
+    assert (waiting.total, waiting.skipped, waiting.held_by_others) == (3, 1, 1)
+    assert waiting.describe() == "3 pending: 1 skipped by you, 1 claimed by another reviewer"
+    assert queue.waiting("bob", state="escalated").describe() == "0 escalated"
 
 
 def test_decided_items_cannot_be_claimed(queue):
@@ -328,3 +366,54 @@ def test_a_process_killed_while_deciding_leaves_a_consistent_queue(tmp_path):
         }[item.state]
         assert trail.get(item.id, []) == expected, item
         assert (item.reviewer is None) == (item.state == State.PENDING), item
+
+
+# the review desk: who may release a claim, sensitive pictures, uploads scanned ------------------------------------
+
+
+def desk_for(queue: ReviewQueue, tmp_path: Path, name: str, role: Role) -> ReviewDesk:
+    return ReviewDesk(queue, open_audit_log(tmp_path), User(name, role, AuthMode.LOCAL), name)
+
+
+def test_the_claimant_and_admins_release_a_claim_and_a_moderator_cannot_release_anothers(queue, tmp_path):
+    item_id = enqueue(queue)
+    queue.claim(item_id, "alice")
+    with pytest.raises(PermissionDenied, match="mo is moderator, and it needs the admin role"):
+        desk_for(queue, tmp_path, "mo", Role.MODERATOR).release(item_id)
+    assert queue.get(item_id).claimed_by == "alice"
+    assert desk_for(queue, tmp_path, "alice", Role.MODERATOR).release(item_id) == "alice"
+    queue.claim(item_id, "alice")
+    assert desk_for(queue, tmp_path, "ann", Role.ADMIN).release(item_id) == "alice"
+    assert queue.get(item_id).claimed_by is None
+    with pytest.raises(BadInput, match="nobody holds a claim on it"):
+        desk_for(queue, tmp_path, "ann", Role.ADMIN).release(item_id)
+    events = open_audit_log(tmp_path).events(action=Action.DECISION)
+    assert [(event.actor, event.outcome, event.detail.get("holder")) for event in reversed(events)] == [
+        ("mo", Outcome.REFUSED, "alice"),
+        ("alice", Outcome.OK, "alice"),
+        ("ann", Outcome.OK, "alice"),
+    ]
+
+
+def test_sensitive_categories_come_from_the_rules_file(tmp_path):
+    shipped = load_rules(SHIPPED_RULES)
+    assert shipped.is_sensitive(["spam", "violence"]) and shipped.is_sensitive(["sexual"])
+    assert not shipped.is_sensitive(["spam", "counterfeit", "unknown"])
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[categories.gore]\nquestion = "Gore?"\nsensitive = "yes"\n', encoding="utf-8")
+    with pytest.raises(BadInput, match=r"\[categories.gore\].*'sensitive' must be true or false"):
+        load_rules(rules)
+
+
+def test_a_sensitive_picture_is_blurred_on_the_server(tmp_path):
+    original = thumbnail_jpeg(Image.open(ROOT / "samples" / "images" / "photo_rocket_launch.jpg").convert("RGB"))
+    blurred = blurred_jpeg(original)
+
+    def detail(jpeg: bytes) -> float:
+        """Mean edge strength: what a viewer makes shapes out of."""
+        with Image.open(io.BytesIO(jpeg)) as image:
+            return ImageStat.Stat(image.convert("L").filter(ImageFilter.FIND_EDGES)).mean[0]
+
+    with Image.open(io.BytesIO(blurred)) as picture, Image.open(io.BytesIO(original)) as source:
+        assert picture.size == source.size
+    assert detail(blurred) < detail(original) / 5

@@ -141,6 +141,26 @@ class QueueItem:
 
 
 @dataclass(frozen=True)
+class Waiting:
+    """Items in one state: how many, how many the reviewer skipped, how many other reviewers hold."""
+
+    state: State
+    total: int
+    skipped: int
+    held_by_others: int
+
+    def describe(self) -> str:
+        """'2 pending: 1 skipped by you, 1 claimed by another reviewer' (or just '0 pending')."""
+        reasons = []
+        if self.skipped:
+            reasons.append(f"{self.skipped} skipped by you")
+        if self.held_by_others:
+            others = "another reviewer" if self.held_by_others == 1 else "other reviewers"
+            reasons.append(f"{self.held_by_others} claimed by {others}")
+        return f"{self.total} {self.state}" + (f": {', '.join(reasons)}" if reasons else "")
+
+
+@dataclass(frozen=True)
 class Enqueued:
     item_id: int
     created: bool
@@ -229,26 +249,56 @@ class ReviewQueue:
     ) -> QueueItem | None:
         """Claim the reviewer's next item: the one they hold, else the oldest free one; None when none is left."""
         reviewer = check_reviewer(reviewer)
+        with self._db.transaction() as db:
+            now = self.clock()
+            item_id = self._next_id(db, reviewer, now, state, category, skip, None)
+            if item_id is None:
+                return None
+            db.execute(
+                "UPDATE items SET claimed_by = ?, lease_expires_at = ? WHERE id = ?",
+                (reviewer, now + self.lease_s, item_id),
+            )
+        return self.get(item_id)
+
+    def peek_next(
+        self,
+        reviewer: str,
+        *,
+        state: State | str = State.PENDING,
+        category: str | None = None,
+        skip: Collection[int] = (),
+        prefer: int | None = None,
+    ) -> QueueItem | None:
+        """The item claim_next would give, without claiming it: showing an item must not take it from the other
+        reviewers. `prefer` comes first when it is still free for the reviewer (an item whose skip was undone)."""
+        reviewer = check_reviewer(reviewer)
+        with self._db.connect() as db:
+            item_id = self._next_id(db, reviewer, self.clock(), state, category, skip, prefer)
+        return None if item_id is None else self.get(item_id)
+
+    def _next_id(
+        self,
+        db: sqlite3.Connection,
+        reviewer: str,
+        now: float,
+        state: State | str,
+        category: str | None,
+        skip: Collection[int],
+        prefer: int | None,
+    ) -> int | None:
+        """The preferred item, else the one the reviewer holds, else the oldest free one, leaving out `skip`."""
         wanted = _state(state)
         if wanted not in OPEN_STATES:
             raise BadInput(f"state {wanted}", "only pending or escalated items wait for a review")
         where, parameters = _filters(wanted, category)
         skipped = f" AND id NOT IN ({', '.join('?' * len(skip))})" if skip else ""
-        with self._db.transaction() as db:
-            now = self.clock()
-            row = db.execute(
-                f"SELECT id FROM items {where}{skipped} "
-                "AND (claimed_by IS NULL OR claimed_by = ? OR lease_expires_at <= ?) "
-                "ORDER BY claimed_by IS NOT ?, id LIMIT 1",
-                (*parameters, *skip, reviewer, now, reviewer),
-            ).fetchone()
-            if row is None:
-                return None
-            db.execute(
-                "UPDATE items SET claimed_by = ?, lease_expires_at = ? WHERE id = ?",
-                (reviewer, now + self.lease_s, row[0]),
-            )
-        return self.get(row[0])
+        row = db.execute(
+            f"SELECT id FROM items {where}{skipped} "
+            "AND (claimed_by IS NULL OR claimed_by = ? OR lease_expires_at <= ?) "
+            "ORDER BY id IS NOT ?, claimed_by IS NOT ?, id LIMIT 1",
+            (*parameters, *skip, reviewer, now, prefer, reviewer),
+        ).fetchone()
+        return None if row is None else int(row[0])
 
     def release(self, item_id: int, reviewer: str) -> None:
         """Give a lease back early (the reviewer skips the item); a lease held by someone else is left alone."""
@@ -257,6 +307,17 @@ class ReviewQueue:
                 "UPDATE items SET claimed_by = NULL, lease_expires_at = NULL WHERE id = ? AND claimed_by = ?",
                 (item_id, check_reviewer(reviewer)),
             )
+
+    def drop_claim(self, item_id: int) -> str | None:
+        """End whoever's lease is live on the item (an admin freeing a stale claim); returns that reviewer, or None
+        when nobody held it. The caller checks who may do this and audits it."""
+        with self._db.transaction() as db:
+            row = db.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE id = ?", (item_id,)).fetchone()
+            if row is None:
+                raise BadInput(f"item {item_id}", "no such item in the moderation queue")
+            holder = _item(row).holder(self.clock())
+            db.execute("UPDATE items SET claimed_by = NULL, lease_expires_at = NULL WHERE id = ?", (item_id,))
+        return holder
 
     def decide(self, item_id: int, state: State | str, reviewer: str, note: str = "") -> QueueItem:
         """Move an item to a new state and append the audit row, in one transaction; claims the item if free."""
@@ -320,6 +381,22 @@ class ReviewQueue:
                 (*parameters, *([limit] if limit is not None else [])),
             ).fetchall()
         return [_item(row) for row in rows]
+
+    def waiting(
+        self, reviewer: str, *, state: State | str, category: str | None = None, skip: Collection[int] = ()
+    ) -> Waiting:
+        """What is in `state` (and `category`) and why the reviewer is not shown it: skipped, or claimed by others.
+        The page's "nothing left" says this, so it always adds up to the counters above it."""
+        now = self.clock()
+        items = self.items(state=state, category=category)
+        skipped = sum(1 for item in items if item.id in skip)
+        held = sum(1 for item in items if item.id not in skip and item.holder(now) not in (None, reviewer))
+        return Waiting(_state(state), len(items), skipped, held)
+
+    def claims(self) -> list[QueueItem]:
+        """Open items with a live lease, oldest first: what a stale claim can be released from."""
+        now = self.clock()
+        return [item for item in self.items() if item.state in OPEN_STATES and item.holder(now) is not None]
 
     def categories(self) -> list[str]:
         """Every category any queued item matched."""

@@ -1,4 +1,5 @@
-"""Policy rules: per category, the question the LLM judge is asked and the keywords that flag OCR text.
+"""Policy rules: per category, the question the LLM judge is asked, the keywords that flag OCR text, and whether
+its images are sensitive (the review desk shows them blurred until the reviewer reveals them).
 
 Read from a TOML file (the shipped moderation_rules.toml, or one under the data dir, or the
 file named by VLSEARCH_MODERATION_RULES_FILE). Keywords match case-insensitively after NFKC
@@ -13,6 +14,7 @@ from __future__ import annotations
 import re
 import tomllib
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +64,7 @@ class Category:
     name: str
     question: str
     keywords: tuple[Keyword, ...] = ()
+    sensitive: bool = False  # violent or sexual imagery: blurred on the review desk until revealed
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,10 @@ class PolicyRules:
             if found:
                 hits.append(KeywordHit(category.name, found))
         return hits
+
+    def is_sensitive(self, categories: Iterable[str]) -> bool:
+        """Whether any of these categories is marked sensitive (a category the rules do not name is not)."""
+        return any(self.categories[name].sensitive for name in categories if name in self.categories)
 
     def question(self, category: str) -> str:
         known = self.categories.get(category)
@@ -123,13 +130,16 @@ def _category(source: str, name: str, table: object) -> Category:
     check_category(name, where)
     if not isinstance(table, dict):
         raise BadInput(where, "must be a table with 'question' and 'keywords'")
-    unknown = sorted(set(table) - {"question", "keywords"})
+    unknown = sorted(set(table) - {"question", "keywords", "sensitive"})
     if unknown:
-        raise BadInput(where, f"unknown key(s) {', '.join(unknown)} (allowed: question, keywords)")
+        raise BadInput(where, f"unknown key(s) {', '.join(unknown)} (allowed: question, keywords, sensitive)")
     question = table.get("question", "")
     keywords = table.get("keywords", [])
     if not isinstance(question, str) or not question.strip():
         raise BadInput(where, "'question' must be a non-empty string (the policy question the judge answers)")
     if not isinstance(keywords, list) or not all(isinstance(word, str) and word.strip() for word in keywords):
         raise BadInput(where, "'keywords' must be a list of non-empty strings")
-    return Category(name, question.strip(), tuple(Keyword.parse(word.strip()) for word in keywords))
+    sensitive = table.get("sensitive", False)
+    if not isinstance(sensitive, bool):
+        raise BadInput(where, f"'sensitive' must be true or false, not {sensitive!r}")
+    return Category(name, question.strip(), tuple(Keyword.parse(word.strip()) for word in keywords), sensitive)

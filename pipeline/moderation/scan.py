@@ -24,6 +24,21 @@ class ScanResult:
     error: str = ""
 
 
+def describe_scan(results: Sequence[ScanResult]) -> str:
+    """One line for whoever uploaded: how many uploads wait for a moderator and which could not be checked;
+    empty when every upload was checked and none matched."""
+    queued = [result for result in results if result.queued is not None]
+    failed = [result for result in results if result.error]
+    parts = []
+    if queued:
+        named = ", ".join(f"{result.source} ({result.matches[0].category})" for result in queued)
+        parts.append(f"{len(queued)} of {len(results)} queued for moderation review: {named}")
+    if failed:
+        named = "; ".join(f"{result.source}: {result.error}" for result in failed)
+        parts.append(f"{len(failed)} could not be checked for moderation ({named})")
+    return ". ".join(parts) + ("." if parts else "")
+
+
 class Scanner:
     def __init__(self, matcher: Matcher, queue: ReviewQueue, limits: ImageLimits) -> None:
         self.matcher = matcher

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipeline.config import Settings
 from pipeline.images import ImageLimits
+from pipeline.ingest.sources import SourceItem
 from pipeline.moderation.judge import PolicyJudge
 from pipeline.moderation.library import categories_of, library_services, load_references
 from pipeline.moderation.matching import KeypointRule, KeywordRule, Matcher, MatchRule, PdqRule, VectorRule
 from pipeline.moderation.queue import ReviewQueue
 from pipeline.moderation.rules import PolicyRules, load_rules, rules_path
-from pipeline.moderation.scan import Scanner
+from pipeline.moderation.scan import Scanner, ScanResult, describe_scan
 from pipeline.services import Services
 
 QUEUE_FILE = "moderation.sqlite"
@@ -73,3 +75,16 @@ def build_moderation(services: Services) -> Moderation:
         queue=open_queue(settings),
         rules=load_rules(rules_path(settings.moderation_rules_file, settings.data_dir)),
     )
+
+
+def scan_uploads(services: Services, items: Sequence[SourceItem]) -> list[ScanResult]:
+    """Check files uploaded through the app against the moderation library and rules, queueing those that match,
+    as the HTTP API does for its uploads: nothing uploaded reaches the collection unseen by moderation."""
+    if not items:
+        return []
+    return build_moderation(services).scanner().scan(items)
+
+
+def moderate_uploads(services: Services, items: Sequence[SourceItem]) -> str:
+    """scan_uploads, said in one line for the page the files were uploaded on (empty when none matched)."""
+    return describe_scan(scan_uploads(services, items))
