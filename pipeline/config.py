@@ -7,6 +7,7 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import quote, urlsplit
 
 import platformdirs
 from pydantic import Field, SecretStr, field_validator
@@ -35,6 +36,8 @@ def config_file() -> Path:
     return Path(named) if named else Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "vlsearch.toml"
 
 
+TICKET_ID_PLACEHOLDER = "{ticket_id}"
+TICKET_URL_EXAMPLE = "https://helpdesk.example.com/tickets/{ticket_id}"
 DOMAIN_NAME = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*")
 
 
@@ -149,6 +152,13 @@ class Settings(BaseSettings):
     # search
     alpha: float = Field(0.5, ge=0.0, le=1.0, description="1 = pure vector, 0 = pure BM25")
     fusion: Literal["relative", "ranked"] = "relative"
+
+    # support lookup
+    ticket_url_template: str | None = Field(
+        None,
+        description="link from a matched ticket to the helpdesk: an http(s) URL with {ticket_id} where the ticket's "
+        "id goes (URL-encoded), e.g. https://helpdesk.example.com/tickets/{ticket_id}; unset = no link",
+    )
 
     # moderation
     moderation_collection: str = Field(
@@ -296,6 +306,28 @@ class Settings(BaseSettings):
                 raise ValueError(f"{entry!r} is not an absolute path (give folders like /srv/screenshots)")
             roots.append(root)
         return roots
+
+    @field_validator("ticket_url_template")
+    @classmethod
+    def _ticket_url(cls, value: str | None) -> str | None:
+        """An http(s) address with exactly the {ticket_id} placeholder: anything else would link nowhere useful."""
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        address = urlsplit(value)
+        if address.scheme not in ("http", "https") or not address.netloc:
+            raise ValueError(f"{value!r} is not an http(s) address (give e.g. {TICKET_URL_EXAMPLE})")
+        if TICKET_ID_PLACEHOLDER in address.netloc:
+            raise ValueError(f"{value!r}: {TICKET_ID_PLACEHOLDER} belongs in the path or query, not the host")
+        if TICKET_ID_PLACEHOLDER not in value or re.search(r"[{}]", value.replace(TICKET_ID_PLACEHOLDER, "")):
+            raise ValueError(f"{value!r} needs {TICKET_ID_PLACEHOLDER} and no other braces (e.g. {TICKET_URL_EXAMPLE})")
+        return value
+
+    def ticket_url(self, ticket_id: str) -> str | None:
+        """The helpdesk address of a ticket (its id URL-encoded into the template), None when no template is set."""
+        if self.ticket_url_template is None:
+            return None
+        return self.ticket_url_template.replace(TICKET_ID_PLACEHOLDER, quote(ticket_id, safe=""))
 
     @property
     def lance_dir(self) -> Path:

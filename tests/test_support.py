@@ -1,11 +1,28 @@
+"""The screenshot lookup: the keyword and rerank rules (pipeline/search/lookup.py), the helpdesk link setting, and
+the page through AppTest: verdict first, ticket link encoded and escaped, weak candidates collapsed and shortened."""
+
+import html
+import json
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
 import pytest
 from PIL import Image
+from pydantic import ValidationError
+from streamlit.testing.v1 import AppTest
 
+from pipeline.config import Settings
+from pipeline.ingest.ingestor import Outcome
+from pipeline.ingest.sources import read_manifest
 from pipeline.models import Query, RerankDocument
 from pipeline.search.lookup import error_codes, keyword_evidence, lookup_tickets, relevance_threshold, rerank_rule
 from pipeline.search.rerank import RerankStage
 from pipeline.search.searcher import Searcher
+from pipeline.services import build_services
 from pipeline.store.lance_engine import LanceStore
+from tests.sample_collection import QUERY_SCREENS, REDUCED_MODE_ENV, ROOT, SAMPLES
 from tests.store_conformance import DIM, make_record
 
 SCREEN = Image.new("RGB", (32, 32), "white")
@@ -139,3 +156,158 @@ def test_a_collection_without_tickets_says_so(tmp_path):
 def test_the_threshold_comes_from_settings_or_the_default():
     assert relevance_threshold(None) == 0.5 and relevance_threshold(0.8) == 0.8
     assert "at least **0.80**" in rerank_rule(0.8)
+
+
+# the helpdesk link (VLSEARCH_TICKET_URL_TEMPLATE) -------------------------------------------------------------
+
+HELPDESK = "https://helpdesk.example.com/tickets/{ticket_id}"
+# Characters that mean something in a URL (space / # & *) and in Markdown or HTML (<b> * &).
+ODD_ID = "SUP 7/#1 <b>x</b> & *y*"
+ODD_ID_IN_URL = "SUP%207%2F%231%20%3Cb%3Ex%3C%2Fb%3E%20%26%20%2Ay%2A"
+
+
+def test_the_ticket_id_is_url_encoded_into_the_template():
+    settings = Settings(ticket_url_template=HELPDESK)
+    assert settings.ticket_url(ODD_ID) == f"https://helpdesk.example.com/tickets/{ODD_ID_IN_URL}"
+    assert Settings(ticket_url_template="https://hd.example.com/view?id={ticket_id}&tab=1").ticket_url("登录") == (
+        "https://hd.example.com/view?id=%E7%99%BB%E5%BD%95&tab=1"
+    )
+    assert Settings().ticket_url("SUP-1") is None and Settings(ticket_url_template=" ").ticket_url("SUP-1") is None
+
+
+@pytest.mark.parametrize(
+    ("template", "reason"),
+    [
+        ("javascript:alert(1)//{ticket_id}", "not an http(s) address"),
+        ("/tickets/{ticket_id}", "not an http(s) address"),
+        ("https://helpdesk.example.com/tickets/", "needs {ticket_id}"),
+        ("https://helpdesk.example.com/{id}/{ticket_id}", "no other braces"),
+        ("https://{ticket_id}.example.com/", "not the host"),
+    ],
+)
+def test_a_template_that_cannot_link_to_a_ticket_is_refused(template, reason):
+    with pytest.raises(ValidationError, match="ticket_url_template") as refused:
+        Settings(ticket_url_template=template)
+    assert reason in str(refused.value)
+
+
+# the page ---------------------------------------------------------------------------------------------------
+
+APP = ROOT / "streamlit_app" / "app.py"
+CARD_FIX = "Customer's bank blocked the charge; advised them to call the issuer and retry with 3-D Secure."
+LONG_FIX = "The first payment had succeeded, so the duplicate order was cancelled. " * 4 + "LAST-WORDS"
+Looked = Callable[..., AppTest]
+
+
+@pytest.fixture(scope="module")
+def odd_tickets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The card-declined ticket under ODD_ID, its look-alike with a long resolution, in OCR + keyword mode."""
+    folder = tmp_path_factory.mktemp("odd-tickets")
+    images = SAMPLES / "images"
+    shutil.copy(images / "payflow_card_declined_en_desktop_light.png", folder / "card.png")
+    shutil.copy(images / "payflow_duplicate_payment_en_desktop_dark.png", folder / "duplicate.png")
+    rows = [
+        {"path": "card.png", "ticket_id": ODD_ID, "error_code": "PF-4021", "resolution": CARD_FIX},
+        {"path": "duplicate.png", "ticket_id": "SUP-1392", "error_code": "PF-4090", "resolution": LONG_FIX},
+    ]
+    manifest = folder / "manifest.jsonl"
+    manifest.write_text("\n".join(json.dumps(row) for row in rows), encoding="utf-8")
+    data_dir = folder / "data"
+    report = (
+        build_services(Settings(data_dir=data_dir, models_enabled=False))
+        .ingestor()
+        .ingest(read_manifest(manifest).items)
+    )
+    assert report.count(Outcome.ADDED) == 2, report.failures
+    return data_dir
+
+
+@pytest.fixture
+def looked_up(odd_tickets: Path, monkeypatch: pytest.MonkeyPatch, fresh_app_caches: None) -> Looked:
+    """The lookup page after SUP-1042.jpg (a card-declined screenshot) was looked up, with these settings."""
+
+    def look(**env: str) -> AppTest:
+        monkeypatch.delenv("VLSEARCH_TICKET_URL_TEMPLATE", raising=False)
+        for name, value in {
+            **REDUCED_MODE_ENV,
+            "VLSEARCH_AUTH": "off",
+            "VLSEARCH_DATA_DIR": str(odd_tickets),
+            **env,
+        }.items():
+            monkeypatch.setenv(name, value)
+        app = AppTest.from_file(str(APP), default_timeout=120).run().switch_page("views/lookup.py").run()
+        screenshot = (QUERY_SCREENS / "SUP-1042.jpg").read_bytes()
+        app.file_uploader(key="lookup_screenshot").set_value(("SUP-1042.jpg", screenshot, "image/jpeg"))
+        next(button for button in app.button if button.label == "Find matching tickets").click()
+        app.run()
+        assert not app.exception and not app.error
+        return app
+
+    return look
+
+
+def in_page_order(node: Any, within: tuple[Any, ...] = ()) -> Iterator[tuple[Any, tuple[Any, ...]]]:
+    """Every element as the page lays it out, top to bottom, with the blocks (expanders, columns) it sits in."""
+    for child in getattr(node, "children", {}).values():
+        yield child, within
+        yield from in_page_order(child, (*within, child))
+
+
+def shown(text: str) -> str:
+    return html.unescape(text).replace("\u200b", "")
+
+
+def expanders_around(within: tuple[Any, ...]) -> list[Any]:
+    return [block for block in within if block.type == "expander"]
+
+
+def first(elements: list[tuple[Any, tuple[Any, ...]]], wanted: Callable[[Any], bool]) -> int:
+    return next(index for index, (element, _) in enumerate(elements) if wanted(element))
+
+
+@pytest.mark.slow
+def test_the_verdict_comes_before_the_customers_screenshot(looked_up):
+    elements = list(in_page_order(looked_up().main))
+    best = first(elements, lambda e: e.type == "subheader" and e.value.startswith("Best match"))
+    resolution = first(elements, lambda e: e.type == "success")
+    picture = first(elements, lambda e: e.type == "image" and "Customer's screenshot" in e.captions)
+    assert best < resolution < picture  # on a phone the columns stack: the verdict is on the first screen
+    assert shown(elements[resolution][0].value) == f"**Resolution:** {CARD_FIX}"
+    ((ocr_text, within),) = [(e, w) for e, w in elements if e.type == "text"]  # the text read from the screenshot
+    assert "Payment" in ocr_text.value
+    assert [block.proto.expanded for block in expanders_around(within)] == [False]
+
+
+@pytest.mark.slow
+def test_weak_candidates_are_collapsed_and_shortened(looked_up):
+    elements = list(in_page_order(looked_up().main))
+    ((candidate, within),) = [(e, w) for e, w in elements if e.type == "subheader" and shown(e.value) == "SUP-1392"]
+    (collapsed,) = expanders_around(within)
+    assert collapsed.label == "Closest tickets below the cutoff (1)" and not collapsed.proto.expanded
+    page = "\n".join(shown(str(e.value)) for e, _ in elements if e.type in ("markdown", "caption", "success"))
+    assert "**Resolution there:** The first payment had succeeded" in page and " …" in page
+    assert "LAST-WORDS" not in page  # the rest of a weak candidate's resolution is left out
+    assert "Why not: the ticket's error code is PF-4090" in page
+
+
+@pytest.mark.slow
+def test_the_ticket_links_to_the_helpdesk_with_its_id_encoded(looked_up):
+    app = looked_up(VLSEARCH_TICKET_URL_TEMPLATE=HELPDESK)
+    links = {shown(link.proto.label): link.proto.url for link in app.link_button}
+    assert links == {
+        f"Open {ODD_ID}": f"https://helpdesk.example.com/tickets/{ODD_ID_IN_URL}",
+        "Open SUP-1392": "https://helpdesk.example.com/tickets/SUP-1392",
+    }
+    assert all("<b>" not in link.proto.label for link in app.link_button)  # the id is shown as text
+    (best,) = [heading for heading in app.subheader if heading.value.startswith("Best match")]
+    assert "<b>" not in best.value and shown(best.value) == f"Best match: {ODD_ID}"
+    copies = [
+        json.loads(element.proto.json) for element, _ in in_page_order(app.main) if element.type == "bidi_component"
+    ]
+    assert {"text": CARD_FIX, "label": "Copy resolution"} in copies  # the copy button holds the full resolution
+
+
+@pytest.mark.slow
+def test_without_a_template_there_is_no_ticket_link(looked_up):
+    app = looked_up()
+    assert not app.link_button and app.subheader[0].value.startswith("Best match")
