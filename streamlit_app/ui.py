@@ -31,7 +31,7 @@ from pipeline.access.auth import (
 from pipeline.access.limits import ModelCallBudgets, search_model_calls
 from pipeline.config import Settings
 from pipeline.display.assets import AssetView, player_span
-from pipeline.display.overview import facet_values
+from pipeline.display.overview import example_queries, facet_values
 from pipeline.errors import AuthNotConfigured, LimitReached, PermissionDenied, SignInFailed, VlsearchError
 from pipeline.formatting import clock
 from pipeline.images import DecodedImage, ImageLimits
@@ -77,6 +77,17 @@ def facets() -> dict[str, list[tuple[str, int]]]:
     """Filter choices per metadata column, cached briefly: reading every column on each rerun is wasteful."""
     settings = services().settings
     return _facets(f"{settings.store}:{settings.data_dir}:{settings.collection}", services().store.count())
+
+
+@st.cache_data(ttl=FACETS_TTL_S, show_spinner=False)
+def _examples(collection: str, count: int) -> list[str]:
+    return example_queries(services().store, facets())
+
+
+def examples() -> list[str]:
+    """Example queries drawn from the collection (a few hundred records read), cached like the facets."""
+    settings = services().settings
+    return _examples(f"{settings.store}:{settings.data_dir}:{settings.collection}", services().store.count())
 
 
 def limits() -> ImageLimits:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 from collections.abc import Callable
 from pathlib import Path
@@ -88,7 +89,14 @@ def search(open_page: OpenPage, collection: Path, text: str = QUERY) -> AppTest:
 
 
 def hits_of(app: AppTest) -> list:
-    return app.session_state["analyst_search"]["result"].hits
+    """The hits the dashboard shows (every page loaded so far)."""
+    return app.session_state["analyst_search"]["hits"]
+
+
+def open_tab(app: AppTest, tab: str) -> AppTest:
+    """Switch the results to `tab` (their content is only drawn for the open tab)."""
+    app.session_state["analyst_tabs"] = tab
+    return app.run()
 
 
 # home ------------------------------------------------------------------------------------------
@@ -98,9 +106,26 @@ def test_home_shows_collection_engine_and_mode(open_page, collection):
     app = open_page(collection)
     metrics = {metric.label: metric.value for metric in app.metric}
     assert metrics == {"Assets": "4", "Engine": "LanceDB", "Model mode": "OCR + keyword"}
-    assert "No captions, no vectors" in texts(app)
-    assert "VLSEARCH_MODELS_ENABLED=false" in texts(app)
-    assert f"Data directory: {collection} (VLSEARCH_DATA_DIR)" in texts(app)
+    page = texts(app)
+    # The model state in one line; what is missing and why is folded away, with the data directory.
+    assert "OCR + keyword mode: search by the words in images and their metadata, not by meaning" in page
+    assert "details in docs/search.md#reduced-mode" in page
+    assert "No captions, no vectors" in page and "VLSEARCH_MODELS_ENABLED=false" in page
+    assert f"data directory: {collection} (VLSEARCH_DATA_DIR)" in page
+    assert [expander.label for expander in app.expander] == ["About the models and this collection"]
+
+
+def test_home_suggests_queries_drawn_from_the_collection(open_page, collection):
+    app = open_page(collection)
+    assert "What to do next" in texts(app)
+    (examples,) = app.button_group
+    # Shared words of the OCR text, then frequent values of columns with a few values; not a date or an id.
+    assert {"PayFlow", "billing"} <= set(examples.options) and "2024-01-18" not in examples.options
+    word = examples.options[0]
+    examples.set_value(word).run()
+    assert not app.exception
+    assert app.text_input(key="analyst_text").value == word
+    assert len(hits_of(app)) >= 2 and f"rank 1 of {app.session_state['analyst_search']['total']}" in texts(app)
 
 
 def test_home_names_a_collection_left_in_data_by_an_earlier_version(open_page, collection, tmp_path, monkeypatch):
@@ -114,7 +139,7 @@ def test_home_names_a_collection_left_in_data_by_an_earlier_version(open_page, c
 def test_empty_collection_shows_how_to_add_data(open_page, tmp_path):
     app = open_page(tmp_path / "empty")
     page = texts(app)
-    assert "The collection is empty" in page
+    assert "No images yet: add some" in page and "What to do next" not in page
     assert "vlsearch ingest --manifest samples/manifest.jsonl" in page
     assert f"export VLSEARCH_DATA_DIR={tmp_path / 'empty'}" in page
     assert not app.error
@@ -134,6 +159,28 @@ def test_home_upload_ingests_good_files_and_lists_the_bad_ones(open_page, tmp_pa
     assert len(list((tmp_path / "data" / "uploads").glob("*.png"))) == 1
 
 
+def test_an_upload_keeps_its_name_and_a_second_name_for_the_same_image_is_reported(open_page, tmp_path):
+    app = open_page(tmp_path / "data")
+    upload(app, "home_upload_files", "checkout-declined.png", CARD_SCREEN.read_bytes())
+    app = click(app, "Ingest uploads")
+    app.file_uploader(key="home_upload_files").set_value([("IMG_0001.png", CARD_SCREEN.read_bytes(), "image/png")])
+    app = click(app, "Ingest uploads")
+    assert not app.exception
+    (known,) = app.dataframe
+    assert known.value.to_dict("records") == [
+        {"file": "IMG_0001.png", "already in the collection as": "checkout-declined.png"}
+    ]
+    app = search(open_page, tmp_path / "data", "declined")
+    assert [hit.record.metadata["file_name"] for hit in hits_of(app)] == ["checkout-declined.png"]
+    assert "1. checkout-declined.png" in texts(app)
+
+
+def test_an_empty_collection_says_so_on_the_dashboard(open_page, tmp_path):
+    app = open_page(tmp_path / "empty", "views/analyst.py")
+    assert "No images yet: add some on the Home page" in texts(app) and "Try other words" not in texts(app)
+    assert not app.button  # no search form over nothing
+
+
 # analyst dashboard -----------------------------------------------------------------------------
 
 
@@ -143,11 +190,21 @@ def test_search_shows_hits_with_every_score_and_highlights(open_page, collection
     hits = hits_of(app)
     assert {hit.record.metadata["ticket_id"] for hit in hits} >= {"SUP-1042", "SUP-1392"}
     page = texts(app)
-    assert f"{len(hits)} hits for {QUERY}" in page
-    assert page.count("fused ") >= len(hits) and "bm25 " in page and "vector distance —" in page
+    total = app.session_state["analyst_search"]["total"]
+    assert total is not None and total >= len(hits)
+    assert f"{total} matches · {len(hits)} shown" in page
+    # Without a reranker: each card says its place in this query's order, never a per-query "fused 1.000".
+    assert f"rank 1 of {total}" in page and f"rank {len(hits)} of {total}" in page and "fused 1.000" not in page
+    assert "Ranked relative to this query" in page
+    assert any(line.startswith("Why: words in the image text:") and "visa" in line for line in page.splitlines())
     assert any("<mark>" in element.value for element in app.markdown)
     assert len(app.feedback) == len(hits)
-    assert app.get("download_button")
+    app = open_tab(app, "Table and export")
+    assert app.get("download_button") and not app.feedback  # the cards are not drawn under another tab
+    (table,) = app.dataframe
+    labels = table.value["label"].tolist()
+    assert labels[0] == "SUP-1042" and "text_receipt_grocery.png" in labels  # as on the cards
+    assert all(f"{rank}. {label}" in page for rank, label in enumerate(labels, start=1))
 
 
 def test_a_metadata_filter_narrows_the_results(open_page, collection):
@@ -170,17 +227,74 @@ def test_thumbs_up_is_stored_and_survives_a_new_log(open_page, collection):
     ]
 
 
-def test_details_and_find_similar(open_page, collection):
+def test_details_show_every_score_and_find_similar_leaves_the_image_out(open_page, collection):
     app = search(open_page, collection)
     first = hits_of(app)[0]
     app.button(key=f"analyst_details_{first.record.id}").click().run()
     assert "Find similar" in [button.label for button in app.button]
-    metadata, fields = (shown_table(table) for table in app.table)
+    scores, metadata, fields = (shown_table(table) for table in app.table)
+    assert scores["bm25"].endswith("(keyword score; higher is better, unbounded)") and scores["rerank"] == "—"
+    assert scores["fused"].endswith("(both sides combined, scaled within this query)")
     assert metadata["resolution"] == first.record.metadata["resolution"] and fields["uri"] == first.record.uri
     app = click(app, "Find similar")
     assert not app.exception and not app.error
-    assert "hits for similar to SUP-1042" in texts(app)
-    assert hits_of(app)[0].record.id == first.record.id
+    assert "similar to SUP-1042" in texts(app)
+    assert first.record.sha256 not in {hit.record.sha256 for hit in hits_of(app)}
+    assert "SUP-1392" in {hit.record.metadata.get("ticket_id") for hit in hits_of(app)}  # the look-alike
+
+
+def test_filters_suit_their_columns(open_page, collection):
+    app = open_page(collection, "views/analyst.py")
+    assert app.multiselect(key="analyst_filter_category").options == ["billing (2)", "document (1)", "login (1)"]
+    assert app.text_input(key="analyst_filter_ticket_id")  # one value per record: typed, not picked
+    assert app.date_input(key="analyst_filter_created_at").value == (dt.date(2024, 1, 18), dt.date(2026, 2, 26))
+    app.text_input(key="analyst_filter_ticket_id").set_value("1042")
+    app.text_input(key="analyst_text").set_value("payment")
+    app = click(app, "Search")
+    assert [hit.record.metadata["ticket_id"] for hit in hits_of(app)] == ["SUP-1042"]
+    assert "filter: (ticket_id LIKE '%1042%')" in texts(app)
+
+
+def test_filters_alone_browse_the_collection_newest_first(open_page, collection):
+    app = open_page(collection, "views/analyst.py")
+    app.date_input(key="analyst_filter_created_at").set_value((dt.date(2024, 1, 1), dt.date(2024, 12, 31)))
+    app = click(app, "Search")
+    assert not app.exception and not app.error
+    assert {hit.record.metadata["ticket_id"] for hit in hits_of(app)} == {"SUP-1042", "SUP-1057"}
+    page = texts(app)
+    assert "2 records, newest first · 2 shown" in page and "added " in page and "Try other words" not in page
+
+
+def test_reduced_mode_greys_out_alpha_and_fusion_and_says_why(open_page, collection):
+    app = open_page(collection, "views/analyst.py")
+    alpha, fusion = app.slider(key="analyst_alpha"), app.radio(key="analyst_fusion")
+    assert alpha.disabled and fusion.disabled
+    assert "no vectors" in alpha.help and "no vectors" in fusion.help
+
+
+def test_load_more_asks_the_next_page(open_page, collection):
+    app = open_page(collection, "views/analyst.py")
+    app.number_input(key="analyst_limit").set_value(1)
+    app.text_input(key="analyst_text").set_value(QUERY)
+    app = click(app, "Search")
+    first = hits_of(app)
+    total = app.session_state["analyst_search"]["total"]
+    app = click(app, "Load 1 more")
+    assert not app.exception
+    shown = app.session_state["analyst_search"]["hits"]
+    assert len(shown) == 2 and shown[0].record.id == first[0].record.id and shown[1].record.id != first[0].record.id
+    assert f"{total} matches · 2 shown" in texts(app) and "rank 2 of" in texts(app)
+
+
+def test_charts_count_every_match_not_only_those_shown(open_page, collection):
+    app = open_page(collection, "views/analyst.py")
+    app.number_input(key="analyst_limit").set_value(1)
+    app.text_input(key="analyst_text").set_value(QUERY)
+    app = click(app, "Search")
+    app = open_tab(app, "Charts")
+    assert not app.exception
+    query = app.session_state["analyst_search"]
+    assert len(query["hits"]) == 1 and len(query["chart_hits"]) == query["total"] > 1
 
 
 def test_broken_image_upload_is_a_clear_error(open_page, collection):
@@ -227,7 +341,6 @@ def test_hits_name_the_page_and_the_time_window(open_page, media_collection):
     assert not app.exception and not app.error
     page = texts(app)
     assert "desk.mp4, 00:00:03–00:00:06" in page and "manual.pdf, page 2" in page and "guide.pdf, page 4" in page
-    assert "window score" in page and "over 3 frames" in page
     assert (
         sum(hit.record.parent_uri is not None and hit.record.parent_uri.endswith("desk.mp4") for hit in hits_of(app))
         == 1
@@ -240,6 +353,8 @@ def test_play_starts_the_video_at_its_window(open_page, media_collection):
     (video,) = app.get("video")
     assert (video.proto.start_time, video.proto.end_time) == (3, 6) and video.proto.url
     assert "Plays from 00:00:03 and pauses at 00:00:06" in texts(app)
+    scores = shown_table(app.table[0])
+    assert scores["video window"].startswith("window score ") and scores["video window"].endswith("over 3 frames")
 
 
 def test_open_page_shows_the_page_and_offers_the_pdf(open_page, media_collection):

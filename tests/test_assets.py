@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.display import assets
-from pipeline.display.assets import asset_title, asset_view, parent_of, player_span
+from pipeline.display.assets import asset_view, parent_of, player_span
+from pipeline.display.results import hit_label
 from pipeline.records import Hit, Scores, TimeWindow
 from tests.media_fixtures import make_text_pdf, make_text_video
 from tests.media_records import frame_record, image_record, page_record
@@ -71,5 +72,5 @@ def test_the_player_starts_at_the_window_and_pauses_at_its_end():
 
 def test_titles_keep_a_tickets_page():
     ticket = page_record("/docs/manual.pdf", 3, "x", metadata={"ticket_id": "SUP-7"})
-    assert asset_title(Hit(ticket)) == "SUP-7 · manual.pdf, page 3"
-    assert asset_title(Hit(image_record("card", "x"))) == "card.png"
+    assert hit_label(Hit(ticket)) == "SUP-7 · manual.pdf, page 3"
+    assert hit_label(Hit(image_record("card", "x"))) == "card.png"

@@ -13,7 +13,10 @@ from streamlit.testing.v1 import AppTest
 
 from pipeline.access.audit import AUDIT_FILE, LOGGED_QUERY_CHARS, Action, AuditLog, Outcome, events_csv, logged_query
 from pipeline.access.auth import AuthMode, Role, User
-from tests.sample_collection import REDUCED_MODE_ENV
+from pipeline.config import Settings
+from pipeline.ingest.sources import SourceItem
+from pipeline.services import build_services
+from tests.sample_collection import REDUCED_MODE_ENV, SAMPLES
 
 APP = Path(__file__).resolve().parents[1] / "streamlit_app" / "app.py"
 ANN = User("ann", Role.ADMIN, AuthMode.LOCAL)
@@ -97,6 +100,12 @@ def test_csv_export_defuses_formulas_typed_by_strangers(audit):
 
 
 def test_a_search_in_the_app_is_recorded_with_its_query_and_result_count(app_env):
+    services = build_services(Settings())  # a collection of one photo: an empty one only offers to add images
+    try:
+        picture = SAMPLES / "images" / "product_mug_white.jpg"
+        services.ingestor().ingest([SourceItem(uri=str(picture), origin=picture.name)])
+    finally:
+        services.close()
     app = app_as("ana").switch_page("views/analyst.py").run()
     app.text_input(key="analyst_text").set_value("card declined")
     next(button for button in app.button if button.label == "Search").click()
@@ -104,7 +113,14 @@ def test_a_search_in_the_app_is_recorded_with_its_query_and_result_count(app_env
     assert not app.exception
     (search,) = AuditLog(app_env / AUDIT_FILE).events(action=Action.SEARCH)
     assert (search.actor, search.role, search.outcome) == ("ana", "analyst", Outcome.OK)
-    assert search.detail == {"page": "analyst", "query": "card declined", "image": "", "filters": "", "results": 0}
+    assert search.detail == {
+        "page": "analyst",
+        "query": "card declined",
+        "image": "",
+        "filters": "",
+        "offset": 0,
+        "results": 0,
+    }
 
 
 def test_admins_read_the_log_in_the_app_and_others_do_not(app_env):

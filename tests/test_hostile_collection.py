@@ -23,7 +23,7 @@ from pipeline.config import Settings
 from pipeline.ingest.ingestor import Outcome
 from pipeline.ingest.sources import read_manifest
 from pipeline.services import build_services
-from scripts.app_screenshots import CHROMIUM, OPEN_ENV, browser_page, running_app
+from scripts.app_screenshots import CHROMIUM, OPEN_ENV, RESULT_COUNT, browser_page, running_app
 from tests.media_fixtures import make_text_pdf
 from tests.sample_collection import QUERY_SCREENS, REDUCED_MODE_ENV, ROOT, SAMPLES
 
@@ -178,7 +178,7 @@ def test_a_hostile_collection_is_shown_as_text_and_makes_the_browser_fetch_nothi
         page.goto(f"{app_url}/analyst")
         page.get_by_label("Text query").fill(QUERY)
         page.get_by_role("button", name="Search").click()
-        page.get_by_text(re.compile(r"^\d+ hits for ")).wait_for()
+        page.get_by_text(RESULT_COUNT).first.wait_for()
         settle(page)
         assert_nothing_points_at(page, host, "results")
 
@@ -186,9 +186,11 @@ def test_a_hostile_collection_is_shown_as_text_and_makes_the_browser_fetch_nothi
         page.get_by_text("Metadata", exact=True).wait_for()
         settle(page)
         assert_nothing_points_at(page, host, "details")
-        tables = shown(page.locator("[data-testid=stTable]").first.inner_text())
+        tables = shown(" ".join(page.locator("[data-testid=stTable]").all_inner_texts()))  # scores, metadata
         assert values["resolution"] in tables and values["app"] in tables  # shown as the text it is
 
+        page.keyboard.press("Escape")  # Details is a dialog: close it, then open the PDF hit's page from its card
+        page.get_by_role("dialog").wait_for(state="detached")
         page.get_by_role("button", name="Open page").click()
         page.get_by_text(re.compile(r"^page 1 of ")).wait_for()
         settle(page)
@@ -196,6 +198,8 @@ def test_a_hostile_collection_is_shown_as_text_and_makes_the_browser_fetch_nothi
         download = page.get_by_role("button", name=re.compile("^Download "))
         assert f"Download {names['pdf']}" in shown(download.inner_text())  # after the icon's ligature
 
+        page.keyboard.press("Escape")  # the page opened in a dialog too
+        page.get_by_role("dialog").wait_for(state="detached")
         page.get_by_role("tab", name="Charts").click()
         page.locator(".js-plotly-plot .xtick").first.wait_for()
         settle(page)

@@ -20,8 +20,9 @@ from pipeline.access.limits import ModelCallBudget, QuerySlots, process_query_sl
 from pipeline.cli import app as cli
 from pipeline.config import Settings
 from pipeline.errors import BadInput, Busy, LimitReached
+from pipeline.ingest.sources import SourceItem
 from pipeline.services import build_services
-from tests.sample_collection import QUERY_SCREENS, REDUCED_MODE_ENV
+from tests.sample_collection import QUERY_SCREENS, REDUCED_MODE_ENV, SAMPLES
 
 APP = Path(__file__).resolve().parents[1] / "streamlit_app" / "app.py"
 
@@ -42,10 +43,17 @@ def searcher(tmp_path: Path):
 
 @pytest.fixture
 def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_app_caches: None) -> pytest.MonkeyPatch:
+    """The app in reduced mode over a collection of one image (an empty one only offers to add images)."""
     monkeypatch.setenv("VLSEARCH_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("VLSEARCH_AUTH", "off")
     for name, value in REDUCED_MODE_ENV.items():
         monkeypatch.setenv(name, value)
+    services = build_services(Settings())
+    try:
+        picture = SAMPLES / "images" / "product_mug_white.jpg"
+        services.ingestor().ingest([SourceItem(uri=str(picture), origin=picture.name)])
+    finally:
+        services.close()
     return monkeypatch
 
 

@@ -6,7 +6,7 @@ from PIL import Image
 from pipeline.errors import BadInput
 from pipeline.images import ImageLimits
 from pipeline.ingest.ingestor import Ingestor, Outcome, ingest_collected
-from pipeline.ingest.uploads import check_upload, max_upload_mb, save_upload, save_uploads
+from pipeline.ingest.uploads import check_upload, keep_first_names, max_upload_mb, save_upload, save_uploads
 from pipeline.store.lance_engine import LanceStore
 
 LIMITS = ImageLimits(max_bytes=200_000, max_pixels=500_000)
@@ -32,6 +32,7 @@ def test_a_good_image_is_saved_once_under_its_hash(tmp_path):
     assert first.uri == again.uri
     assert [path.name for path in saved] == [f"{check_upload('x.png', png(), LIMITS).sha256}.png"]
     assert saved[0].read_bytes() == png() and first.origin == "Screen Shot.PNG"
+    assert first.metadata == {"file_name": "Screen Shot.PNG"} and again.metadata == {"file_name": "copy.png"}
 
 
 @pytest.mark.parametrize(
@@ -71,3 +72,20 @@ def test_uploads_are_ingested_beside_the_reasons_for_the_bad_ones(tmp_path):
 def test_the_uploader_limit_is_whole_megabytes():
     assert max_upload_mb(ImageLimits(max_bytes=50 * 1024 * 1024, max_pixels=1)) == 50
     assert max_upload_mb(LIMITS) == 1
+
+
+def test_the_same_image_uploaded_under_another_name_keeps_its_first_name(tmp_path):
+    store = LanceStore(tmp_path / "lance", dim=8)
+    ingestor = Ingestor(store, FixedOcr(), None, None, LIMITS)
+    first = save_uploads([("checkout-declined.png", png())], tmp_path / "uploads", LIMITS)
+    assert keep_first_names(first, store) == {}  # new: it takes the name it was uploaded under
+    ingest_collected(ingestor, first, lambda result: None)
+    again = save_uploads([("IMG_0001.png", png()), ("other.png", png(colour=(0, 90, 0)))], tmp_path / "uploads", LIMITS)
+    assert keep_first_names(again, store) == {"IMG_0001.png": "checkout-declined.png"}
+    report = ingest_collected(ingestor, again, lambda result: None)
+    assert [(result.source, result.outcome) for result in report.results] == [
+        ("IMG_0001.png", Outcome.UNCHANGED),
+        ("other.png", Outcome.ADDED),
+    ]
+    names = sorted(record.metadata["file_name"] for record in store.get([result.id for result in report.results]))
+    assert names == ["checkout-declined.png", "other.png"]

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from PIL import Image
 
-from pipeline.display.results import hit_label
 from pipeline.errors import BadInput
 from pipeline.formatting import clock, file_name, is_url, whole_seconds
 from pipeline.ingest.pdf import render_page
@@ -135,17 +134,6 @@ def asset_fields(record: AssetRecord) -> list[tuple[str, str]]:
     ]
     optional = [("parent uri", record.parent_uri), ("page", record.page), ("timestamp (s)", record.timestamp_s)]
     return fields + [(name, str(value)) for name, value in optional if value is not None]
-
-
-def asset_title(hit: Hit) -> str:
-    """A short name for cards: the ticket id when the asset is a ticket, else where it is (hit_label).
-
-    A ticket that is a page or a video keeps its place: "SUP-7 · manual.pdf, page 3".
-    """
-    ticket = hit.record.metadata.get("ticket_id")
-    if not ticket:
-        return hit_label(hit)
-    return ticket if hit.record.source_kind == SourceKind.IMAGE else f"{ticket} · {hit_label(hit)}"
 
 
 def fit_width(record: AssetRecord, *, max_width: int, max_height: int) -> int:

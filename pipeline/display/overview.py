@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from dataclasses import dataclass
 
+from pipeline.display.filters import FilterKind, column_filter
+from pipeline.models import REDUCED_MODE_DOCS
 from pipeline.services import Services
 from pipeline.store import Store
 
@@ -18,7 +22,21 @@ MODE_MEANINGS = {
     "ocr+keyword": "No captions and no vectors: assets are found by the text OCR reads in them (BM25), and an "
     "image query matches by the text read from it. Photos without text are only found through their metadata.",
 }
+MODE_SHORT = {
+    "full": "search by meaning and by the words in images",
+    "partial": "some models are missing: search falls back to keywords where they are",
+    "ocr+keyword": "search by the words in images and their metadata, not by meaning",
+}
 INGEST_COMMAND = "vlsearch ingest --manifest samples/manifest.jsonl"
+EXAMPLE_SAMPLE = 300  # records read for example queries: enough to find shared words, quick to read
+EXAMPLE_QUERIES = 6
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]{3,}")
+# Words too common in screenshots and receipts to say anything about one of them.
+_STOP_WORDS = frozenset(
+    "this that with from your have will here there please were what when which about into than then them they "
+    "more some only also been just like over help back next cancel close continue page home example reference "
+    "https http www name".split()
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +49,7 @@ class Overview:
     with_caption: int
     mode: str
     mode_meaning: str
+    mode_short: str  # what search can do in this mode, in a few words
     rerank_available: bool
     notices: list[str]
     metadata_columns: list[str]
@@ -50,6 +69,7 @@ def collection_overview(services: Services) -> Overview:
         with_caption=stats.with_caption,
         mode=MODE_NAMES.get(mode, mode),
         mode_meaning=MODE_MEANINGS.get(mode, ""),
+        mode_short=MODE_SHORT.get(mode, ""),
         rerank_available=services.models.reranker is not None,
         notices=[*services.settings.earlier_version_notices(), *services.models.notices],
         metadata_columns=stats.metadata_columns,
@@ -60,3 +80,34 @@ def collection_overview(services: Services) -> Overview:
 def facet_values(store: Store) -> dict[str, list[tuple[str, int]]]:
     """Every metadata column with its values and counts, most frequent first: the dashboard's filter choices."""
     return {column: store.distinct_values(column) for column in store.metadata_columns()}
+
+
+def model_state(overview: Overview) -> str:
+    """The model mode in one line, with where the details are written."""
+    rerank = "rerank available" if overview.rerank_available else "no rerank"
+    return f"{overview.mode} mode: {overview.mode_short} · {rerank} · details in {REDUCED_MODE_DOCS}"
+
+
+def example_queries(
+    store: Store, facets: dict[str, list[tuple[str, int]]], *, limit: int = EXAMPLE_QUERIES
+) -> list[str]:
+    """Queries that find something in this collection: the words several records share without being common
+    (read from up to EXAMPLE_SAMPLE records' OCR text and captions), then the most frequent value of metadata
+    columns with a few values (an app, a category)."""
+    records = store.get(next(store.iter_ids(EXAMPLE_SAMPLE), []))
+    spread: Counter[str] = Counter()
+    for record in records:
+        seen = {word.lower() for word in _WORD.findall(f"{record.ocr_text} {record.caption}")}
+        spread.update(seen - _STOP_WORDS)
+    everywhere = max(2, len(records) // 5)  # a word in more records than this says little about any of them
+    words = [word for word, count in spread.most_common() if 2 <= count <= everywhere]
+    values = [
+        values[0][0]
+        for column, values in facets.items()
+        if len(values) >= 2 and column_filter(column, values).kind == FilterKind.CHOICE and len(values[0][0]) <= 30
+    ]
+    picked = words[: max(limit - len(values), limit // 2)]
+    examples: dict[str, str] = {}
+    for example in picked + values:  # one pill per query: "product" may be a category and a kind both
+        examples.setdefault(example.casefold(), example)
+    return list(examples.values())[:limit]

@@ -5,12 +5,13 @@ import streamlit as st
 from pipeline.access.audit import Action
 from pipeline.access.audit import Outcome as AuditOutcome
 from pipeline.access.auth import Permission, require
-from pipeline.display.overview import INGEST_COMMAND, collection_overview
+from pipeline.display.overview import INGEST_COMMAND, collection_overview, model_state
 from pipeline.errors import BadInput
 from pipeline.ingest.ingestor import IngestReport, Outcome, ingest_collected
 from pipeline.ingest.local_files import ROOTS_SETTING
 from pipeline.ingest.sources import Collected, SourcePolicy, collect_below_roots
-from pipeline.ingest.uploads import UPLOADS_FOLDER, save_uploads
+from pipeline.ingest.uploads import UPLOADS_FOLDER, keep_first_names, save_uploads
+from pipeline.moderation.services import moderate_uploads
 from pipeline.search.highlight import escape
 from streamlit_app import ui
 
@@ -19,11 +20,25 @@ st.title("vlsearch")
 st.caption("Search a private collection of images by meaning and by the text inside them.")
 
 
-def show_report(report: IngestReport) -> None:
+def show_report(report: IngestReport, known: dict[str, str]) -> None:
+    """The ingest's counts and failures; uploads of images already in the collection named as such (`known`:
+    uploaded name -> the name the collection keeps), rather than a bare "unchanged"."""
     summary = report.summary()
     columns = st.columns(len(summary))
     for column, (outcome, count) in zip(columns, summary.items()):
         column.metric(outcome, count)
+    duplicate = "same content as "  # the ingest's reason for a second copy in one batch
+    already = [
+        {
+            "file": result.source,
+            "already in the collection as": known.get(result.source) or result.reason[len(duplicate) :],
+        }
+        for result in report.results
+        if result.outcome == Outcome.UNCHANGED and (result.source in known or result.reason.startswith(duplicate))
+    ]
+    if already:
+        st.markdown("**Already in the collection** (the same image: kept once, under its first name)")
+        st.dataframe(already, hide_index=True, key="home_known")
     if report.failures:
         st.markdown("**Not ingested**")
         st.dataframe(
@@ -40,18 +55,38 @@ with ui.guard("reading the collection"):
     assets.metric("Assets", f"{overview.count:,}")
     engine.metric("Engine", overview.engine, help=f"{overview.engine_kind}: {overview.location}")
     mode.metric("Model mode", overview.mode)
-    st.caption(f"Data directory: {escape(overview.data_dir)} (VLSEARCH_DATA_DIR)")
-    st.markdown(f"**{overview.mode} mode.** {overview.mode_meaning}")
-    st.caption(
-        f"{overview.with_vector:,} assets with vectors, {overview.with_caption:,} with captions · rerank "
-        f"{'available' if overview.rerank_available else 'unavailable'} · metadata columns: "
-        f"{escape(', '.join(overview.metadata_columns)) or 'none'}"
-    )
-    for notice in overview.notices:
-        st.info(notice, icon=":material/info:")
+    st.caption(escape(model_state(overview)))
+    with st.expander("About the models and this collection"):
+        st.markdown(f"**{overview.mode} mode.** {overview.mode_meaning}")
+        st.caption(
+            f"{overview.with_vector:,} assets with vectors, {overview.with_caption:,} with captions · rerank "
+            f"{'available' if overview.rerank_available else 'unavailable'} · metadata columns: "
+            f"{escape(', '.join(overview.metadata_columns)) or 'none'} · data directory: "
+            f"{escape(overview.data_dir)} (VLSEARCH_DATA_DIR)"
+        )
+        for notice in overview.notices:
+            st.info(notice, icon=":material/info:")
 
-    if overview.count == 0:
-        st.subheader("The collection is empty")
+    if overview.count > 0:
+        st.subheader("What to do next")
+        examples = ui.examples()
+        if examples:
+            st.markdown("**Search the collection**, for example:")
+            picked = st.pills("Example queries", examples, key="home_example", label_visibility="collapsed")
+            if picked:
+                st.session_state["analyst_example"] = picked
+                st.session_state["analyst_text"] = picked
+                st.session_state.pop("home_example", None)
+                st.switch_page("views/analyst.py")
+        next_steps = st.columns(3)
+        next_steps[0].page_link("views/analyst.py", label="Search and filter", icon=":material/query_stats:")
+        next_steps[1].page_link(
+            "views/lookup.py", label="Look up a customer's screenshot", icon=":material/support_agent:"
+        )
+        if user.may(Permission.MODERATE):
+            next_steps[2].page_link("views/moderation.py", label="Review the moderation queue", icon=":material/gavel:")
+    else:
+        st.subheader("No images yet: add some")
         st.markdown(
             "Add images with the panel below, or ingest a folder or a manifest from a shell in the project "
             "folder (a manifest is JSONL or CSV with a `path` or `url` per image plus metadata columns such as "
@@ -100,9 +135,11 @@ with ui.guard("reading the collection"):
             ui.authorize(Permission.INGEST, Action.INGEST, source=f"{len(files)} uploads")  # the role as it is now
             uploads = [(file.name, file.getvalue()) for file in files]
             collected = save_uploads(uploads, services.settings.data_dir / UPLOADS_FOLDER, ui.limits())
+            st.session_state["home_known"] = keep_first_names(collected, services.store)
             source = f"{len(uploads)} uploads"
         elif folder_clicked and folder.strip():
             require(user, Permission.INGEST)
+            st.session_state["home_known"] = {}
             source = folder.strip()
             try:
                 collected = collect_below_roots(source, policy)
@@ -123,9 +160,14 @@ with ui.guard("reading the collection"):
                 report = ingest_collected(services.ingestor(), collected, bar, found=bar.found)
                 outcome.update(report.summary())
             st.session_state["home_report"] = report
+
+            # Every upload is checked by moderation too, as the API does; a match waits in the review queue.
+            st.session_state["home_moderation"] = moderate_uploads(services, collected.items) if upload_clicked else ""
             if report.count(Outcome.ADDED) or report.count(Outcome.UPDATED):
                 st.rerun()  # the figures above are from before the ingest
 
     if "home_report" in st.session_state:
         st.markdown("**Last ingest**")
-        show_report(st.session_state["home_report"])
+        if st.session_state.get("home_moderation"):
+            st.info(escape(st.session_state["home_moderation"]), icon=":material/shield:")
+        show_report(st.session_state["home_report"], st.session_state.get("home_known", {}))

@@ -1,11 +1,13 @@
 """Moderation queue: review uploads that resemble known-bad content, beside the references they matched."""
 
+import logging
+
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from pipeline.access.auth import AuthMode, Permission
-from pipeline.moderation.desk import ReviewDesk
+from pipeline.access.auth import AuthMode, Permission, Role
+from pipeline.moderation.desk import ReviewDesk, blurred_jpeg
 from pipeline.moderation.library import reference_thumbnails
 from pipeline.moderation.matching import Match
 from pipeline.moderation.queue import OPEN_STATES, TRANSITIONS, QueueItem, State, iso_time
@@ -14,10 +16,17 @@ from pipeline.moderation.services import Moderation, build_moderation
 from pipeline.search.highlight import escape
 from streamlit_app import ui
 
+log = logging.getLogger(__name__)
+
 ALL = "all"
-SHORTCUTS = {State.APPROVED: "A", State.REMOVED: "X", State.ESCALATED: "E"}  # "R" is Streamlit's rerun key
+# Streamlit ignores single-key shortcuts while a text box, text area or select has focus ("R" is its rerun key).
+SHORTCUTS = {State.APPROVED: "A", State.REMOVED: "X", State.ESCALATED: "E"}
 LABELS = {State.APPROVED: "Approve", State.REMOVED: "Remove", State.ESCALATED: "Escalate"}
 ICONS = {State.APPROVED: ":material/check:", State.REMOVED: ":material/delete:", State.ESCALATED: ":material/flag:"}
+SKIPPED = "moderation_skipped"  # item ids this reviewer skipped, in order (Undo skip brings back the last)
+PREFERRED = "moderation_preferred"  # an item whose skip was undone: shown next while it is still free
+CONFIRM_REMOVE = "moderation_confirm_remove"  # the item whose Remove waits for "Yes, remove"
+REVEALED = "moderation_revealed"  # sensitive items this reviewer chose to see unblurred
 
 user = ui.allowed(Permission.MODERATE, "moderation")
 st.title("Moderation queue")
@@ -44,45 +53,140 @@ def desk() -> ReviewDesk:
     )
 
 
+def skipped() -> list[int]:
+    return list(st.session_state.get(SKIPPED, []))
+
+
 def decide(item_id: int, state: State) -> None:
     """Button callback: runs before the rerun, so the page then shows the next item."""
+    st.session_state.pop(CONFIRM_REMOVE, None)
     with ui.guard("saving the decision"):
         decision = desk().decide(item_id, state, st.session_state.get("moderation_note", ""))
         st.session_state["moderation_note"] = ""
         st.session_state["moderation_done"] = f"Item {item_id}: {state}."
         if decision.removed is not None:
-            st.session_state["moderation_removed"] = decision.removed.describe()
+            st.session_state["moderation_removed_content"] = decision.removed.describe()
+
+
+def ask_to_remove(item_id: int) -> None:
+    """Remove deletes content and is final: the button (or X) only asks; "Yes, remove" decides."""
+    st.session_state[CONFIRM_REMOVE] = item_id
+
+
+def cancel_remove() -> None:
+    st.session_state.pop(CONFIRM_REMOVE, None)
+
+
+def claim(item_id: int) -> None:
+    with ui.guard("claiming the item"):
+        item = desk().claim(item_id)
+        st.session_state["moderation_done"] = f"Item {item_id} is yours until {iso_time(item.lease_expires_at or 0)}."
+
+
+def release(item_id: int) -> None:
+    with ui.guard("releasing the claim"):
+        holder = desk().release(item_id)
+        st.session_state["moderation_done"] = f"Item {item_id}: claim by {holder} released."
 
 
 def skip(item_id: int) -> None:
+    st.session_state.pop(CONFIRM_REMOVE, None)
     with ui.guard("skipping the item"):
-        desk().release(item_id)
-        st.session_state.setdefault("moderation_skipped", set()).add(item_id)
+        desk().skip(item_id)
+        st.session_state[SKIPPED] = [*skipped(), item_id]
+        st.session_state["moderation_note"] = ""  # a note is about one item, not the next
+        st.session_state.pop(PREFERRED, None)
 
 
-def match_card(match: Match, thumbnails: dict[str, bytes]) -> None:
+def undo_skip() -> None:
+    """Bring back the last skipped item: it is shown next if nobody has claimed it meanwhile."""
+    remaining = skipped()
+    if remaining:
+        st.session_state[PREFERRED] = remaining.pop()
+        st.session_state[SKIPPED] = remaining
+
+
+def show_skipped() -> None:
+    st.session_state[SKIPPED] = []
+    st.session_state.pop(PREFERRED, None)
+
+
+def reveal(item_id: int, categories: list[str]) -> None:
+    with ui.guard("revealing the item"):
+        desk().reveal(item_id, categories)
+        st.session_state[REVEALED] = {*st.session_state.get(REVEALED, set()), item_id}
+        log.info("moderation item %s revealed unblurred (%s)", item_id, ", ".join(categories))
+
+
+def picture(thumbnail: bytes, hidden: bool) -> bytes:
+    """Sensitive pictures leave the server blurred until the reviewer reveals the item."""
+    return blurred_jpeg(thumbnail) if hidden else thumbnail
+
+
+def match_card(match: Match, thumbnails: dict[str, bytes], hidden: bool) -> None:
     with st.container(border=True):
-        picture, body = st.columns([1, 3])
+        image, body = st.columns([1, 3])
         if match.reference_id in thumbnails:
-            picture.image(thumbnails[match.reference_id])
+            image.image(picture(thumbnails[match.reference_id], hidden))
         body.markdown(f"**{escape(match.category)}** · `{match.rule}`")
         body.caption(escape(match.describe()))
 
 
-def review(item: QueueItem, thumbnails: dict[str, bytes]) -> None:
+def claim_line(item: QueueItem, reviewer: str) -> None:
+    """Who holds the item: the claim is explicit (Claim) or taken by the first decision, never by showing it."""
+    holder = item.holder(moderation().queue.clock())
+    if holder == reviewer:
+        st.caption(f"claimed by you until {iso_time(item.lease_expires_at or 0)}")
+    else:
+        st.caption("not claimed: Claim holds it for you; a decision claims it too")
+
+
+def remove_confirmation(item: QueueItem) -> None:
+    with st.container(border=True):
+        st.warning(
+            f"Remove item {item.id}? Its content is deleted from the collection and the decision is final.",
+            icon=":material/warning:",
+        )
+        yes, no = st.columns(2)
+        yes.button(
+            "Yes, remove",
+            key="moderation_confirm_remove_yes",
+            type="primary",
+            icon=ICONS[State.REMOVED],
+            on_click=decide,
+            args=(item.id, State.REMOVED),
+            width="stretch",
+        )
+        no.button("Cancel", key="moderation_confirm_remove_no", on_click=cancel_remove, width="stretch")
+
+
+def review(item: QueueItem, reviewer: str) -> None:
+    categories = list(dict.fromkeys(match.category for match in item.matches))
+    hidden = moderation().rules.is_sensitive(categories) and item.id not in st.session_state.get(REVEALED, set())
+    ids = [match.reference_id for match in item.matches if match.reference_id]
+    thumbnails = reference_thumbnails(moderation().library.store, ids)
     st.subheader(f"Item {item.id} · {escape(item.category)}")
     upload, references = st.columns([2, 3])
     with upload:
-        st.image(item.thumbnail, caption=escape(item.uri))
+        st.image(picture(item.thumbnail, hidden), caption=escape(item.uri))
+        if hidden:
+            st.button(
+                "Reveal",
+                key="moderation_reveal",
+                icon=":material/visibility:",
+                help=f"Sensitive category ({', '.join(categories)}): blurred until revealed; revealing is audited.",
+                on_click=reveal,
+                args=(item.id, categories),
+            )
         st.caption(f"queued {iso_time(item.created_at)} · {item.state} · sha256 {item.sha256[:12]}…")
-        if item.lease_expires_at:
-            st.caption(f"claimed by you until {iso_time(item.lease_expires_at)}")
+        claim_line(item, reviewer)
     with references:
         st.markdown(f"**Why it was queued** ({len(item.matches)} match{'es' if len(item.matches) > 1 else ''})")
         for match in item.matches:
-            match_card(match, thumbnails)
+            match_card(match, thumbnails, hidden)
     st.text_input("Note (kept in the audit log)", key="moderation_note")
-    buttons = st.columns(4)
+    confirming = st.session_state.get(CONFIRM_REMOVE) == item.id
+    buttons = st.columns(5)
     for column, state in zip(buttons, (State.APPROVED, State.REMOVED, State.ESCALATED), strict=False):
         if state in TRANSITIONS[item.state]:
             column.button(
@@ -91,8 +195,9 @@ def review(item: QueueItem, thumbnails: dict[str, bytes]) -> None:
                 icon=ICONS[state],
                 shortcut=SHORTCUTS[state],
                 type="primary" if state == State.REMOVED else "secondary",
-                on_click=decide,
-                args=(item.id, state),
+                on_click=ask_to_remove if state == State.REMOVED else decide,
+                args=(item.id,) if state == State.REMOVED else (item.id, state),
+                disabled=confirming and state == State.REMOVED,
                 width="stretch",
             )
     buttons[3].button(
@@ -104,7 +209,49 @@ def review(item: QueueItem, thumbnails: dict[str, bytes]) -> None:
         args=(item.id,),
         width="stretch",
     )
-    st.caption("Keys: A approve · X remove · E escalate · S skip")
+    if item.holder(moderation().queue.clock()) == reviewer:
+        buttons[4].button(
+            "Release", key="moderation_release", icon=":material/lock_open:", on_click=release, args=(item.id,)
+        )
+    else:
+        buttons[4].button("Claim", key="moderation_claim", icon=":material/lock:", on_click=claim, args=(item.id,))
+    if confirming:
+        remove_confirmation(item)
+    st.caption("Keys (outside text boxes): A approve · X remove (asks to confirm) · E escalate · S skip")
+
+
+def skipped_line() -> None:
+    """What this reviewer skipped, with a way back: a skip is only for this session and can be undone."""
+    passed = skipped()
+    if not passed:
+        return
+    text, back, everything = st.columns([3, 1, 1])
+    text.caption(f"Skipped by you: {', '.join(f'item {item_id}' for item_id in passed)}")
+    back.button("Undo skip", key="moderation_undo_skip", icon=":material/undo:", on_click=undo_skip)
+    everything.button("Show skipped", key="moderation_show_skipped", on_click=show_skipped)
+
+
+def claims_panel(reviewer: str) -> None:
+    """Live claims this user may end: their own, or (admins) anyone's, e.g. a reviewer who left with items held."""
+    claims = moderation().queue.claims()
+    mine_only = user.role != Role.ADMIN
+    releasable = [item for item in claims if not mine_only or item.claimed_by == reviewer]
+    if not releasable:
+        return
+    with st.expander(f"{'Your claims' if mine_only else 'Claims'} ({len(releasable)})"):
+        labels = {
+            item.id: f"item {item.id} · {item.claimed_by} until {iso_time(item.lease_expires_at or 0)}"
+            for item in releasable
+        }
+        chosen = st.selectbox("Claim", list(labels), format_func=labels.__getitem__, key="moderation_claim_choice")
+        st.button(
+            "Release claim",
+            key="moderation_release_claim",
+            icon=":material/lock_open:",
+            help="Admins can release anyone's claim; the release is audited.",
+            on_click=release,
+            args=(chosen,),
+        )
 
 
 def activity_chart(rows: list[tuple[str, str, int]]) -> None:
@@ -126,7 +273,7 @@ with ui.guard("reading the moderation queue"):
         reviewer_column.text_input("Reviewer", key="moderation_reviewer", placeholder="your name")
     else:
         reviewer_column.text_input("Reviewer", value=user.name, disabled=True, help="the signed-in user")
-    reviewer = desk().reviewer
+    reviewer = desk().reviewer.strip()
     state = state_column.selectbox("State", [*State, ALL], key="moderation_state")
     category = category_column.selectbox("Category", [ALL, *queue.categories()], key="moderation_category")
     chosen_state = None if state == ALL else State(state)
@@ -135,27 +282,31 @@ with ui.guard("reading the moderation queue"):
     done = st.session_state.pop("moderation_done", None)
     if done:
         st.success(done, icon=":material/task_alt:")
-    removed = st.session_state.pop("moderation_removed", None)
+    removed = st.session_state.pop("moderation_removed_content", None)
     if removed:
         st.info(f"Removed content: {escape(removed)}.", icon=":material/delete:")
 
     if chosen_state in OPEN_STATES:
-        if not reviewer.strip():
+        if not reviewer:
             st.info(
-                "Enter your name as reviewer to start: items are claimed in your name while you review them.",
+                "Enter your name as reviewer to start: your decisions and claims are kept under it.",
                 icon=":material/badge:",
             )
         else:
-            item = desk().claim_next(
+            item = desk().next_item(
                 state=chosen_state,
                 category=chosen_category,
-                skip=st.session_state.get("moderation_skipped", set()),
+                skip=skipped(),
+                prefer=st.session_state.get(PREFERRED),
             )
             if item is None:
-                st.success(f"Nothing left to review here ({chosen_state}).", icon=":material/done_all:")
+                waiting = desk().waiting(state=chosen_state, category=chosen_category, skip=skipped())
+                where = f" in {escape(chosen_category)}" if chosen_category else ""
+                st.success(f"Nothing left for you to review{where} — {waiting.describe()}.", icon=":material/done_all:")
             else:
-                ids = [match.reference_id for match in item.matches if match.reference_id]
-                review(item, reference_thumbnails(moderation().library.store, ids))
+                review(item, reviewer)
+            skipped_line()
+    claims_panel(reviewer)
 
     items = queue.items(state=chosen_state, category=chosen_category)
     st.markdown(f"**Queue** ({len(items)} item{'' if len(items) == 1 else 's'})")
