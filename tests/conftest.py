@@ -4,6 +4,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,21 +28,26 @@ def tiny_qwen_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_qwen3vl(tmp_path_factory.mktemp("tiny-qwen3-vl"))
 
 
+def tiny_model_settings(checkpoint: Path, data_dir: Path, **overrides: Any) -> Settings:
+    """Settings that use the tiny checkpoint for every model role, on CPU, with small images."""
+    fields: dict[str, Any] = {
+        "data_dir": data_dir,
+        "models_enabled": True,
+        "embed_model": str(checkpoint),
+        "caption_model": str(checkpoint),
+        "rerank_model": str(checkpoint),
+        "embed_dim": 32,
+        "device": "cpu",
+        "model_batch_size": 4,
+        "caption_max_new_tokens": 8,
+        "model_max_pixels": 128 * 128,
+    }
+    return Settings(**{**fields, **overrides})
+
+
 @pytest.fixture
 def tiny_settings(tiny_qwen_dir: Path, tmp_path: Path) -> Settings:
-    """Settings that use the tiny checkpoint for every model role, on CPU, with small images."""
-    return Settings(
-        data_dir=tmp_path / "data",
-        models_enabled=True,
-        embed_model=str(tiny_qwen_dir),
-        caption_model=str(tiny_qwen_dir),
-        rerank_model=str(tiny_qwen_dir),
-        embed_dim=32,
-        device="cpu",
-        model_batch_size=4,
-        caption_max_new_tokens=8,
-        model_max_pixels=128 * 128,
-    )
+    return tiny_model_settings(tiny_qwen_dir, tmp_path / "data")
 
 
 PASSWORDS = {"ann": "ann-secret-1", "sam": "sam-secret-1", "mo": "mo-secret-12", "ana": "ana-secret-1"}

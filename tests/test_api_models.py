@@ -15,6 +15,7 @@ import pytest
 from pipeline.access.auth import Role
 from pipeline.config import Settings
 from tests.api_server import bearer, cli, image_bytes, role_tokens, running_api
+from tests.conftest import tiny_model_settings
 from tests.sample_collection import SAMPLES
 
 pytestmark = pytest.mark.slow  # the tiny model on the CPU: seconds per call
@@ -24,17 +25,10 @@ IMAGES = sorted((SAMPLES / "images").glob("product_*.jpg"))[:3]
 
 @pytest.fixture(scope="module")
 def api(tiny_qwen_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Client, Settings]]:
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("api-models"),
-        models_enabled=True,
-        embed_model=str(tiny_qwen_dir),
-        caption_model=str(tiny_qwen_dir),
-        rerank_model=str(tiny_qwen_dir),
-        embed_dim=32,
-        device="cpu",
-        model_batch_size=4,
+    settings = tiny_model_settings(
+        tiny_qwen_dir,
+        tmp_path_factory.mktemp("api-models"),
         caption_max_new_tokens=4,
-        model_max_pixels=128 * 128,
         rerank_max_pixels=64 * 64,
         max_concurrent_queries=8,
     )
