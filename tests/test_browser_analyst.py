@@ -83,6 +83,9 @@ def search(page: Page, url: str, text: str, *, per_page: int) -> None:
     page.get_by_role("button", name="Search").click()
     page.get_by_text(RESULT_COUNT).first.wait_for()
     _settle(page)
+    shown = re.search(r"(\d+) shown", count_line(page))
+    if shown:  # the count line can be drawn before every card is (a loaded machine): wait for them all
+        expect(page.locator("[data-testid=stMain]").get_by_text(CARD_TITLE)).to_have_count(int(shown.group(1)))
 
 
 def cards(page: Page) -> Locator:

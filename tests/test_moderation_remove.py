@@ -203,6 +203,8 @@ def test_remove_on_the_moderation_page_deletes_the_content(uploaded, monkeypatch
     assert page.subheader[0].value == f"Item {uploaded.item_id} · spam"
     next(button for button in page.button if button.label == "Remove").click()
     page.run()
+    next(button for button in page.button if button.label == "Yes, remove").click()  # Remove asks to confirm
+    page.run()
 
     assert not page.exception and not page.error
     assert page.success[0].value == f"Item {uploaded.item_id}: removed."
@@ -246,6 +248,8 @@ def test_remove_end_to_end_with_the_real_ocr(tmp_path, monkeypatch):
     page = AppTest.from_file(str(PAGE), default_timeout=60).run()
     page.text_input(key="moderation_reviewer").set_value("alice").run()
     next(button for button in page.button if button.label == "Remove").click()
+    page.run()
+    next(button for button in page.button if button.label == "Yes, remove").click()  # Remove asks to confirm
     page.run()
     assert not page.exception and page.success[0].value == f"Item {uploaded.item_id}: removed."
     assert stored(uploaded).count() == 0 and found(uploaded) == [] and not uploaded.file.exists()

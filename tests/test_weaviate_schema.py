@@ -57,7 +57,7 @@ def where(expression: str):
 def test_every_record_field_is_a_property_with_its_type(payload):
     props = properties_of(payload)
     stored = {f.name for f in dataclasses.fields(AssetRecord)} - {"id", "metadata", "vector"}
-    derived = {"ocr_tokens", "caption_tokens", "has_vector", "has_caption"}
+    derived = {"ocr_tokens", "caption_tokens", "label_tokens", "has_vector", "has_caption"}
     assert stored | derived == set(props) - {"m_category", "n_category"}
     types = {name: prop["dataType"][0] for name, prop in props.items()}
     assert types == {
@@ -74,6 +74,7 @@ def test_every_record_field_is_a_property_with_its_type(payload):
         "caption": "text",
         "ocr_tokens": "text",
         "caption_tokens": "text",
+        "label_tokens": "text",
         "pdq": "text",
         "pdq_quality": "int",
         "thumbnail": "blob",
@@ -91,8 +92,8 @@ def test_every_record_field_is_a_property_with_its_type(payload):
 def test_bm25_searches_only_the_analysed_copies_with_word_tokenization(payload):
     props = properties_of(payload)
     searchable = {name for name, prop in props.items() if prop.get("indexSearchable")}
-    assert searchable == {"ocr_tokens", "caption_tokens"}
-    assert props["ocr_tokens"]["tokenization"] == props["caption_tokens"]["tokenization"] == "word"
+    assert searchable == {"ocr_tokens", "caption_tokens", "label_tokens"}  # metadata values and the file name
+    assert {props[name]["tokenization"] for name in searchable} == {"word"}
     assert not props["ocr_tokens"]["indexFilterable"]
     # The raw text is stored and returned, not indexed (Weaviate would index every text by default).
     for raw in ("ocr_text", "caption"):
@@ -161,9 +162,9 @@ def test_bm25_stopwords_null_state_replication_and_shards(spec, payload):
 
 
 def test_property_boosts(spec):
-    assert spec.query_properties() == ["ocr_tokens", "caption_tokens"]
-    boosted = spec.with_overrides(boosts={"ocr_tokens": 1, "caption_tokens": 2.5})
-    assert boosted.query_properties() == ["ocr_tokens", "caption_tokens^2.5"]
+    assert spec.query_properties() == ["ocr_tokens", "caption_tokens", "label_tokens"]
+    boosted = spec.with_overrides(boosts={"ocr_tokens": 1, "caption_tokens": 2.5, "label_tokens": 0.5})
+    assert boosted.query_properties() == ["ocr_tokens", "caption_tokens^2.5", "label_tokens^0.5"]
     with pytest.raises(StoreError, match="not a searchable property"):
         spec.with_overrides(boosts={"uri": 2})
     with pytest.raises(StoreError, match="quantization must be one of"):
