@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -19,7 +18,6 @@ from pipeline.moderation.services import Moderation, build_moderation
 from pipeline.search.feedback import FEEDBACK_FILE, FeedbackLog
 from pipeline.services import Services, build_services
 
-log = logging.getLogger(__name__)
 REQUEST_WINDOW_S = 60.0
 
 

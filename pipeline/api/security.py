@@ -54,7 +54,6 @@ def caller(
     else:
         raise _unauthorized(f"send `Authorization: Bearer <token>`; an admin creates one with `{CREATE_TOKEN}`")
     ctx.requests.of(key).spend()
-    request.state.user = user
     return user
 
 
