@@ -36,6 +36,8 @@ def config_file() -> Path:
     return Path(named) if named else Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "vlsearch.toml"
 
 
+# Picked from the measured trade-off in docs/benchmarks.md ("OCR detector side").
+OCR_DETECTOR_SIDE = 960
 TICKET_ID_PLACEHOLDER = "{ticket_id}"
 TICKET_URL_EXAMPLE = "https://helpdesk.example.com/tickets/{ticket_id}"
 DOMAIN_NAME = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*")
@@ -108,7 +110,28 @@ class Settings(BaseSettings):
         description="a query image is scaled down to this many pixels before OCR and the models "
         "(a screenshot's text stays readable; each pixel costs memory and time)",
     )
-    query_max_side: int = Field(4096, ge=32, description="a query image's longest side is scaled down to this")
+    query_max_side: int = Field(
+        2000,
+        ge=32,
+        description="a query image's longest side is scaled down to this (RapidOCR reads no more than 2000 px)",
+    )
+    # OCR
+    ocr_workers: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description="images ingest OCRs at once, each worker an onnxruntime session with cores/workers threads; "
+        "unset = one per core",
+    )
+    ocr_detector_side: int | None = Field(
+        OCR_DETECTOR_SIDE,
+        ge=256,
+        description="longest side the text detector sees (found lines are still read at full size); "
+        "unset = uncapped, RapidOCR's own sizing",
+    )
+    ocr_device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="cuda: OCR on onnxruntime's CUDA provider (needs onnxruntime-gpu); auto: cuda when present"
+    )
     ingest_batch_size: int = Field(
         16, ge=1, description="assets per store commit; an interrupted ingest redoes at most one batch"
     )

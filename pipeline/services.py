@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +12,7 @@ from pipeline.images import ImageLimits, QuerySize
 from pipeline.ingest.fetch import UrlPolicy
 from pipeline.ingest.ingestor import Ingestor, MediaPolicy
 from pipeline.models import Models, load_models
-from pipeline.ocr import OcrEngine, RapidOcrEngine
+from pipeline.ocr import OcrEngine, RapidOcrEngine, ocr_device
 from pipeline.private import keep_data_private
 from pipeline.search.rerank import RerankCache, RerankStage
 from pipeline.search.searcher import Searcher
@@ -25,6 +26,8 @@ class Services:
     ocr: OcrEngine
     models: Models
     rerank_cache: RerankCache = field(default_factory=RerankCache)
+    # Ingest's pool of OCR workers (queries use `ocr`, one session on every core, for latency); None: `ocr`.
+    ingest_ocr: RapidOcrEngine | None = None
 
     def close(self) -> None:
         """Release the store's files and connections (the CLI, the app and the server call this when done)."""
@@ -42,13 +45,14 @@ class Services:
         )
         return Ingestor(
             self.store,
-            self.ocr,
+            self.ingest_ocr or self.ocr,
             self.models.embedder,
             self.models.captioner,
             limits,
             batch_size=self.settings.ingest_batch_size,
             url_policy=UrlPolicy.from_settings(self.settings),
             media=MediaPolicy.from_settings(self.settings),
+            ocr_workers=self.ingest_ocr.workers if self.ingest_ocr else 1,
         )
 
     def rerank_by_default(self) -> bool:
@@ -89,4 +93,12 @@ class Services:
 
 def build_services(settings: Settings) -> Services:
     keep_data_private(settings.data_dir)  # before anything is opened: a data dir from an earlier version is tightened
-    return Services(settings=settings, store=build_store(settings), ocr=RapidOcrEngine(), models=load_models(settings))
+    device = ocr_device(settings.ocr_device)
+    workers = settings.ocr_workers or os.cpu_count() or 1
+    return Services(
+        settings=settings,
+        store=build_store(settings),
+        ocr=RapidOcrEngine(workers=1, detector_side=settings.ocr_detector_side, device=device),
+        models=load_models(settings),
+        ingest_ocr=RapidOcrEngine(workers=workers, detector_side=settings.ocr_detector_side, device=device),
+    )

@@ -11,7 +11,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
+import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,6 +46,7 @@ log = logging.getLogger(__name__)
 TEXT_LAYER = "pdf-text-layer"  # the ocr_model of a page whose text came from the PDF itself
 HEAD_BYTES = 1024  # enough to recognise a PDF or a video container
 STORED_MEANWHILE = "stored meanwhile by another ingest"
+QUEUE_POLL_S = 0.1  # how often a waiting stage looks whether ingest stopped
 
 
 @runtime_checkable
@@ -174,21 +178,76 @@ class _Work:
     outcome: Outcome
 
 
+@dataclass(frozen=True)
+class _Read:
+    """An asset's content read on the OCR pool: its text (OCR or the PDF's own), PDQ hash and thumbnail."""
+
+    work: _Work
+    content: _Content
+    text: str
+    pdq: tuple[str, int]
+    thumbnail: bytes
+
+
+@dataclass
+class _Batch:
+    """One store commit on its way through the stages."""
+
+    finished: list[_Document]  # documents whose last part is in this batch or an earlier one
+    work: dict[str, _Work] = field(default_factory=dict)  # what is to be written, by asset id
+    reads: list[Future[_Read | None]] = field(default_factory=list)  # None: OCR failed, reported already
+    records: list[AssetRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _End:
+    """No more batches: the stages ran out of items, or one failed with `error`."""
+
+    error: BaseException | None = None
+
+
 class _Tally:
-    """Results in order, passed on to the progress callback; the expected total grows as items expand."""
+    """Results in order, passed on to the progress callback; the expected total grows as items expand.
+
+    Stages on other threads report too; their results wait until the thread that called ingest takes them
+    (`deliver`), so progress callbacks (a terminal bar, a Streamlit element) only ever run on that thread.
+    """
 
     def __init__(self, progress: Progress | None, found: Found | None) -> None:
         self.report = IngestReport()
         self.progress = progress
         self.found = found
+        self._owner = threading.get_ident()
+        self._waiting: list[ItemResult | int] = []
+        self._lock = threading.Lock()
 
     def done(self, result: ItemResult) -> None:
-        self.report.results.append(result)
-        if self.progress is not None:
-            self.progress(result)
+        self._event(result)
 
     def fail(self, source: str, reason: str) -> None:
         self.done(ItemResult(source, Outcome.FAILED, reason))
+
+    def more(self, count: int) -> None:
+        self._event(count)
+
+    def _event(self, event: ItemResult | int) -> None:
+        with self._lock:
+            self._waiting.append(event)
+        if threading.get_ident() == self._owner:
+            self.deliver()
+
+    def deliver(self) -> None:
+        """Hand results (and newly expected counts) reported so far to the callbacks; on the owner's thread."""
+        with self._lock:
+            events, self._waiting = self._waiting, []
+        for event in events:
+            if isinstance(event, int):
+                if self.found is not None:
+                    self.found(event)
+                continue
+            self.report.results.append(event)
+            if self.progress is not None:
+                self.progress(event)
 
 
 @dataclass
@@ -199,8 +258,8 @@ class _Slots:
     expected: int = 1
 
     def expect(self, total: int) -> None:
-        if total > self.expected and self.tally.found is not None:
-            self.tally.found(total - self.expected)
+        if total > self.expected:
+            self.tally.more(total - self.expected)
         self.expected = max(self.expected, total)
 
 
@@ -217,6 +276,7 @@ class Ingestor:
         batch_size: int = 16,
         url_policy: UrlPolicy = UrlPolicy(),
         media: MediaPolicy = MediaPolicy(),
+        ocr_workers: int = 1,
     ) -> None:
         self.store = store
         self.ocr = ocr
@@ -226,6 +286,7 @@ class Ingestor:
         self.batch_size = batch_size
         self.url_policy = url_policy
         self.media = media
+        self.ocr_workers = ocr_workers
 
     def ingest(
         self, items: Sequence[SourceItem], progress: Progress | None = None, found: Found | None = None
@@ -233,33 +294,160 @@ class Ingestor:
         """Ingest everything; raises only when the store itself fails (what was written stays).
 
         `progress` gets one result per asset (or per input that failed); each item counts as one
-        until `found` is told how many more results it brings.
+        until `found` is told how many more results it brings. Both are called on this thread.
+
+        Stages overlap: one thread reads items and plans batches, the OCR pool reads their text, another
+        thread runs the models, and this thread writes each batch as one commit, in order. Queues of one
+        batch between stages keep at most about five batches of decoded images in memory
+        (5 x VLSEARCH_INGEST_BATCH_SIZE), however many items there are or however long a video is.
         """
         tally = _Tally(progress, found)
-        first_seen: dict[str, str] = {}
-        expanded: list[_Document] = []
-        finished: list[_Document] = []
-        parts = self._parts(items, tally, expanded)
+        documents: list[_Document] = []
+        stop = threading.Event()
+        planned: queue.Queue[_Batch | _End] = queue.Queue(maxsize=1)
+        enriched: queue.Queue[_Batch | _End] = queue.Queue(maxsize=1)
+        ocr_pool = ThreadPoolExecutor(max_workers=self.ocr_workers, thread_name_prefix="vlsearch-ocr")
+        stages = [
+            threading.Thread(
+                target=self._plan_stage,
+                args=(items, tally, documents, ocr_pool, planned, stop),
+                name="vlsearch-ingest-plan",
+                daemon=True,
+            ),
+            threading.Thread(
+                target=self._model_stage,
+                args=(tally, planned, enriched, stop),
+                name="vlsearch-ingest-models",
+                daemon=True,
+            ),
+        ]
+        for stage in stages:
+            stage.start()
         try:
-            while True:
-                batch = list(islice(parts, self.batch_size))
-                # A document listed by now handed out its last part already: this batch writes it at the latest.
-                finished = list(expanded)
-                expanded.clear()
-                if batch:
-                    self._ingest_batch(batch, first_seen, tally.done)
-                for document in finished:
+            while (batch := _take(enriched, tally)) is not None:
+                self._write(batch, tally)
+                for document in batch.finished:
                     self._remove_stale_parts(document)
                     document.close()
-                if not batch:
-                    break
+                tally.deliver()
         finally:
-            parts.close()
-            for document in finished + expanded:
+            stop.set()
+            ocr_pool.shutdown(wait=False, cancel_futures=True)  # a stage waiting on a cancelled read stops now
+            for stage in stages:
+                stage.join()
+            ocr_pool.shutdown(wait=True)
+            for document in documents:
                 document.close()
+            tally.deliver()
             if tally.report.count(Outcome.ADDED) or tally.report.count(Outcome.UPDATED):
                 self.store.optimize()
         return tally.report
+
+    def _plan_stage(
+        self,
+        items: Sequence[SourceItem],
+        tally: _Tally,
+        documents: list[_Document],
+        ocr_pool: Executor,
+        planned: queue.Queue[_Batch | _End],
+        stop: threading.Event,
+    ) -> None:
+        """Expand items into parts, sort each batch's parts into unchanged, relabel and enrich, load what needs
+        enriching and hand it to the OCR pool; batches go on in order."""
+        expanded: list[_Document] = []
+        parts = self._parts(items, tally, expanded)
+        first_seen: dict[str, str] = {}
+        try:
+            while not stop.is_set():
+                parts_of_batch = list(islice(parts, self.batch_size))
+                # A document listed by now handed out its last part already: this batch writes it at the latest.
+                documents.extend(expanded)
+                batch = _Batch(finished=list(expanded))
+                expanded.clear()
+                if parts_of_batch:
+                    self._plan(batch, parts_of_batch, first_seen, tally, ocr_pool)
+                if not _put(planned, batch, stop) or not parts_of_batch:
+                    break
+            _put(planned, _End(), stop)
+        except BaseException as error:  # the writer raises it on its thread
+            _put(planned, _End(error), stop)
+        finally:
+            parts.close()
+            documents.extend(expanded)
+
+    def _model_stage(
+        self,
+        tally: _Tally,
+        planned: queue.Queue[_Batch | _End],
+        enriched: queue.Queue[_Batch | _End],
+        stop: threading.Event,
+    ) -> None:
+        """Wait for each batch's OCR, then caption and embed it as one batch of model calls."""
+        try:
+            while (batch := _get(planned, stop)) is not None:
+                if isinstance(batch, _End):
+                    _put(enriched, batch, stop)
+                    return
+                if reads := [read for read in (future.result() for future in batch.reads) if read is not None]:
+                    batch.records.extend(self._enrich(reads, tally.done))
+                if not _put(enriched, batch, stop):
+                    return
+        except BaseException as error:
+            _put(enriched, _End(error), stop)
+
+    # planning a batch -------------------------------------------------------------------------
+
+    def _plan(
+        self,
+        batch: _Batch,
+        parts: Sequence[_Part],
+        first_seen: dict[str, str],
+        tally: _Tally,
+        ocr_pool: Executor,
+    ) -> None:
+        stored_by_id, stored_uris = self._stored(parts)
+        enrich: list[_Work] = []
+        relabel: list[_Work] = []
+        for part in parts:
+            existing = stored_by_id.get(part.id)
+            duplicate_of = first_seen.get(part.id) or (existing.uri if existing and existing.uri != part.uri else None)
+            if duplicate_of:
+                tally.done(ItemResult(part.source, Outcome.UNCHANGED, f"same content as {duplicate_of}", part.id))
+                continue
+            first_seen[part.id] = part.source
+            # Metadata from a manifest overrides; a plain path keeps what an earlier manifest gave.
+            metadata = {**(existing.metadata if existing else {}), **part.item.metadata}
+            if existing is None:
+                outcome = Outcome.UPDATED if part.uri in stored_uris else Outcome.ADDED
+                enrich.append(_Work(part, metadata, outcome))
+            elif self._needs_enrichment(existing):
+                enrich.append(_Work(part, metadata, Outcome.UPDATED))
+            elif metadata != existing.metadata:
+                relabel.append(_Work(part, metadata, Outcome.UPDATED))
+            else:
+                tally.done(ItemResult(part.source, Outcome.UNCHANGED, "", part.id))
+        batch.work = {w.part.id: w for w in enrich + relabel}
+        batch.records.extend(self._relabel(relabel))
+        for w in enrich:
+            try:
+                content = w.part.load()
+            except BadInput as problem:
+                tally.done(ItemResult(w.part.source, Outcome.FAILED, problem.reason))
+                continue
+            batch.reads.append(ocr_pool.submit(self._read_content, w, content, tally.done))
+
+    def _read_content(self, w: _Work, content: _Content, done: Progress) -> _Read | None:
+        """OCR (or the PDF's own text), PDQ hash and thumbnail: the per-image CPU work, run on the OCR pool."""
+        text = content.text_layer
+        if text is None:
+            try:
+                text = self.ocr.read(content.image)
+            except Exception as error:  # an OCR runtime error on one image must not stop the batch
+                log.warning("OCR failed on %s: %s", w.part.source, error)
+                _retry_later(w.part)
+                done(ItemResult(w.part.source, Outcome.FAILED, f"OCR failed: {error}"))
+                return None
+        return _Read(w, content, text, pdq_hash(content.image), thumbnail_jpeg(content.image, self.limits.thumbnail_px))
 
     # expanding items into parts -------------------------------------------------------------
 
@@ -439,42 +627,22 @@ class Ingestor:
 
     # enriching and writing a batch ----------------------------------------------------------
 
-    def _ingest_batch(self, batch: Sequence[_Part], first_seen: dict[str, str], done: Progress) -> None:
-        stored_by_id, stored_uris = self._stored(batch)
-        enrich: list[_Work] = []
-        relabel: list[_Work] = []
-        for part in batch:
-            existing = stored_by_id.get(part.id)
-            duplicate_of = first_seen.get(part.id) or (existing.uri if existing and existing.uri != part.uri else None)
-            if duplicate_of:
-                done(ItemResult(part.source, Outcome.UNCHANGED, f"same content as {duplicate_of}", part.id))
-                continue
-            first_seen[part.id] = part.source
-            # Metadata from a manifest overrides; a plain path keeps what an earlier manifest gave.
-            metadata = {**(existing.metadata if existing else {}), **part.item.metadata}
-            if existing is None:
-                outcome = Outcome.UPDATED if part.uri in stored_uris else Outcome.ADDED
-                enrich.append(_Work(part, metadata, outcome))
-            elif self._needs_enrichment(existing):
-                enrich.append(_Work(part, metadata, Outcome.UPDATED))
-            elif metadata != existing.metadata:
-                relabel.append(_Work(part, metadata, Outcome.UPDATED))
-            else:
-                done(ItemResult(part.source, Outcome.UNCHANGED, "", part.id))
-
-        records = self._enrich(enrich, done) + self._relabel(relabel)
-        work = {w.part.id: w for w in enrich + relabel}
+    def _write(self, batch: _Batch, tally: _Tally) -> None:
+        """Write the batch as one commit and report each record; a store failure fails the batch and stops ingest."""
+        records, work = batch.records, batch.work
+        if not records:
+            return
         writing = self.store.writes_alone() if isinstance(self.store, _SerialisedWrites) else nullcontext()
         try:
             with writing:
-                records = self._settle(records, work, done)
+                records = self._settle(records, work, tally.done)
                 self.store.upsert(records)
         except VlsearchError as error:
             for record in records:
-                done(ItemResult(work[record.id].part.source, Outcome.FAILED, f"store write failed: {error}"))
+                tally.done(ItemResult(work[record.id].part.source, Outcome.FAILED, f"store write failed: {error}"))
             raise
         for record in records:
-            done(ItemResult(work[record.id].part.source, work[record.id].outcome, "", record.id))
+            tally.done(ItemResult(work[record.id].part.source, work[record.id].outcome, "", record.id))
 
     def _settle(self, records: list[AssetRecord], work: dict[str, _Work], done: Progress) -> list[AssetRecord]:
         """Check again, right before the write, whether assets this batch is about to add are stored by now.
@@ -522,48 +690,33 @@ class Ingestor:
             or (self.captioner is not None and stored.caption_model != self.captioner.name)
         )
 
-    def _enrich(self, work: list[_Work], done: Progress) -> list[AssetRecord]:
-        read: list[tuple[_Work, _Content, str]] = []
-        for w in work:
-            try:
-                content = w.part.load()
-            except BadInput as problem:
-                done(ItemResult(w.part.source, Outcome.FAILED, problem.reason))
-                continue
-            if content.text_layer is not None:
-                read.append((w, content, content.text_layer))
-                continue
-            try:
-                read.append((w, content, self.ocr.read(content.image)))
-            except Exception as error:  # an OCR runtime error on one image must not stop the batch
-                log.warning("OCR failed on %s: %s", w.part.source, error)
-                _retry_later(w.part)
-                done(ItemResult(w.part.source, Outcome.FAILED, f"OCR failed: {error}"))
-        if not read:
+    def _enrich(self, reads: list[_Read], done: Progress) -> list[AssetRecord]:
+        """Caption and embed a batch, images of similar size together so a GPU batch pads little."""
+        if not reads:
             return []
-        images = [content.image for _, content, _ in read]
+        by_size = sorted(range(len(reads)), key=lambda index: _pixels(reads[index].content.image))
+        images = [reads[index].content.image for index in by_size]
         try:
-            captions = self.captioner.caption(images) if self.captioner else [""] * len(read)
+            captions = self.captioner.caption(images) if self.captioner else [""] * len(images)
             vectors: list[Vector | None] = (
-                list(self.embedder.embed_documents(images)) if self.embedder else [None] * len(read)
+                list(self.embedder.embed_documents(images)) if self.embedder else [None] * len(images)
             )
         except (VlsearchError, RuntimeError, ValueError) as error:
-            log.warning("model inference failed for a batch of %d: %s", len(read), error)
-            for w, _, _ in read:
-                _retry_later(w.part)
-                done(ItemResult(w.part.source, Outcome.FAILED, f"model inference failed: {error}"))
+            log.warning("model inference failed for a batch of %d: %s", len(reads), error)
+            for read in reads:
+                _retry_later(read.work.part)
+                done(ItemResult(read.work.part.source, Outcome.FAILED, f"model inference failed: {error}"))
             return []
         now = datetime.now(UTC)
-        return [
-            self._record(w, content, text, caption, vector, now)
-            for (w, content, text), caption, vector in zip(read, captions, vectors)
-        ]
+        records: list[AssetRecord | None] = [None] * len(reads)
+        for index, caption, vector in zip(by_size, captions, vectors):
+            records[index] = self._record(reads[index], caption, vector, now)
+        return [record for record in records if record is not None]
 
-    def _record(
-        self, w: _Work, content: _Content, text: str, caption: str, vector: Vector | None, now: datetime
-    ) -> AssetRecord:
+    def _record(self, read: _Read, caption: str, vector: Vector | None, now: datetime) -> AssetRecord:
+        w, content = read.work, read.content
         part, image = w.part, content.image
-        pdq, quality = pdq_hash(image)
+        pdq, quality = read.pdq
         return AssetRecord(
             id=part.id,
             uri=part.uri,
@@ -572,11 +725,11 @@ class Ingestor:
             height=image.height,
             mime=part.mime,
             source_kind=part.kind,
-            ocr_text=text,
+            ocr_text=read.text,
             caption=caption,
             pdq=pdq,
             pdq_quality=quality,
-            thumbnail=thumbnail_jpeg(image, self.limits.thumbnail_px),
+            thumbnail=read.thumbnail,
             metadata=w.metadata,
             ocr_model=TEXT_LAYER if content.text_layer is not None else self.ocr.name,
             caption_model=self.captioner.name if self.captioner else "",
@@ -597,6 +750,47 @@ class Ingestor:
         for record in records:
             record.metadata = metadata[record.id]
         return records
+
+
+def _pixels(image: Image.Image) -> int:
+    return image.width * image.height
+
+
+def _put(target: queue.Queue[_Batch | _End], item: _Batch | _End, stop: threading.Event) -> bool:
+    """Put, waiting for room; False when ingest stopped meanwhile (the writer failed or was interrupted)."""
+    while not stop.is_set():
+        try:
+            target.put(item, timeout=QUEUE_POLL_S)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _get(source: queue.Queue[_Batch | _End], stop: threading.Event) -> _Batch | _End | None:
+    """The next batch, waiting for one; None when ingest stopped meanwhile."""
+    while not stop.is_set():
+        try:
+            return source.get(timeout=QUEUE_POLL_S)
+        except queue.Empty:
+            continue
+    return None
+
+
+def _take(enriched: queue.Queue[_Batch | _End], tally: _Tally) -> _Batch | None:
+    """The writer's next batch, handing on other stages' results while it waits; None at the end, and a
+    stage's error raised here."""
+    while True:
+        try:
+            item = enriched.get(timeout=QUEUE_POLL_S)
+        except queue.Empty:
+            tally.deliver()
+            continue
+        if isinstance(item, _Batch):
+            return item
+        if item.error is not None:
+            raise item.error
+        return None
 
 
 def _retry_later(part: _Part) -> None:

@@ -49,7 +49,13 @@ def library_settings(settings: Settings) -> Settings:
 def library_services(services: Services) -> Services:
     """Services over the known-content collection, sharing the OCR engine and models already set up."""
     settings = library_settings(services.settings)
-    return Services(settings=settings, store=build_store(settings), ocr=services.ocr, models=services.models)
+    return Services(
+        settings=settings,
+        store=build_store(settings),
+        ocr=services.ocr,
+        models=services.models,
+        ingest_ocr=services.ingest_ocr,
+    )
 
 
 def add_references(
