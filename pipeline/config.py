@@ -89,6 +89,18 @@ class Settings(BaseSettings):
     model_max_pixels: int = Field(1280 * 32 * 32, ge=32 * 32, description="image pixels fed to the model")
     caption_language: str = "English"
     caption_max_new_tokens: int = Field(64, ge=1)
+    caption_server_url: str | None = Field(
+        None,
+        description="an OpenAI-compatible server (vLLM) serving VLSEARCH_CAPTION_MODEL, e.g. http://gpu:8000/v1; "
+        "captions come from there instead of local weights",
+    )
+    rerank_server_url: str | None = Field(
+        None, description="an OpenAI-compatible server (vLLM) serving VLSEARCH_RERANK_MODEL, e.g. http://gpu:8001/v1"
+    )
+    model_server_timeout_s: float = Field(120.0, gt=0, description="per request to a caption or rerank server")
+    model_server_concurrency: int = Field(
+        16, ge=1, le=256, description="requests in flight to a model server at once (it batches them on the GPU)"
+    )
 
     # rerank
     rerank: bool | None = Field(

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 # RapidOCR's own rule, kept: a small image is enlarged for the detector until its short side is this long.
 DETECTOR_MIN_SIDE = 736
 CUDA_PROVIDER = "CUDAExecutionProvider"
+# Lines recognised per onnxruntime call. RapidOCR pads every line of a call to the widest one; on a CPU the
+# padding of its default 6 costs more than the fewer calls save (docs/benchmarks.md, "OCR input size").
+LINE_BATCH = 2
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ class RapidOcrEngine:
         workers: int = 1,
         detector_side: int | None = None,
         device: str = "cpu",
+        line_batch: int = LINE_BATCH,
     ) -> None:
         if workers < 1:
             raise ValueError(f"an OCR pool needs at least one worker, not {workers}")
@@ -108,6 +112,7 @@ class RapidOcrEngine:
         self.workers = workers
         self.detector_side = detector_side
         self.device = device
+        self.line_batch = line_batch
         self._threads = 1 if device == "cuda" else worker_threads(workers)
         self._idle: queue.LifoQueue[RapidOCR] = queue.LifoQueue()
         self.sessions_opened = 0
@@ -163,6 +168,7 @@ class RapidOcrEngine:
             det_use_cuda=cuda,
             cls_use_cuda=cuda,
             rec_use_cuda=cuda,
+            rec_batch_num=self.line_batch,
         )
         detector = session.text_det
         preprocess = DetPreProcess(DETECTOR_MIN_SIDE, "min", detector.mean, detector.std)

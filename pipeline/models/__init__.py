@@ -130,14 +130,14 @@ def load_models(settings: Settings) -> Models:
         missing,
         fix="set VLSEARCH_EMBED_MODEL to a local directory of Qwen3-VL-Embedding weights",
     )
-    captioner = _attempt(
+    captioner = _served("captioner", settings.caption_model, settings.caption_server_url, settings) or _attempt(
         "captioner",
         settings.caption_model,
         settings,
         missing,
         fix="set VLSEARCH_CAPTION_MODEL to a local directory of Qwen3-VL-Instruct weights",
     )
-    reranker = _attempt(
+    reranker = _served("reranker", settings.rerank_model, settings.rerank_server_url, settings) or _attempt(
         "reranker",
         settings.rerank_model,
         settings,
@@ -180,6 +180,15 @@ def _attempt(
     except ModelUnavailable as exc:
         missing[role] = (exc, None)
         return None
+
+
+def _served(role: str, model: str, url: str | None, settings: Settings) -> Any:
+    """The role on a model server when its URL is set (no local weights needed), else None."""
+    if url is None:
+        return None
+    from pipeline.models.served import ServedCaptioner, ServedReranker
+
+    return (ServedCaptioner if role == "captioner" else ServedReranker)(model, url, settings)
 
 
 def _implementation(role: str) -> Any:

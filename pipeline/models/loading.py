@@ -110,7 +110,9 @@ def _load(path: Path, device: torch.device, dtype: torch.dtype) -> Checkpoint:
 
     try:
         processor = AutoProcessor.from_pretrained(path)
-        model = Qwen3VLForConditionalGeneration.from_pretrained(path, dtype=dtype)
+        # PyTorch's fused scaled-dot-product attention (flash or memory-efficient kernels on a GPU), asked for by
+        # name so a transformers default that changes cannot silently fall back to the eager implementation.
+        model = Qwen3VLForConditionalGeneration.from_pretrained(path, dtype=dtype, attn_implementation="sdpa")
     except Exception as exc:
         raise ModelUnavailable(str(path), f"loading the checkpoint failed ({exc})") from exc
     # transformers types .to() for dtypes only
