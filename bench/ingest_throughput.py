@@ -2,7 +2,12 @@
 
     python bench/ingest_throughput.py [--device auto|cpu|cuda] [--images N] [--model-images M]
                                       [--model-max-pixels P] [--caption-tokens T] [--skip-models]
-                                      [--checkpoint DIR]
+                                      [--checkpoint DIR] [--compare-with COMMIT] [--synthetic N]
+
+First, side by side in one run (bench/ingest_compare.py): the whole ingest in OCR + keyword mode with
+the code of --compare-with (default: main before the pipelined ingest) and with this checkout's, on
+the bundled samples and on a folder of N synthetic screenshots (--synthetic, default 500; 0 skips it),
+each in its own process: images per second and how busy OCR and the store write were.
 
 Stages, each timed on its own over the bundled samples (an even spread of N of the 45):
 decode + sha256 + thumbnail + PDQ; OCR (RapidOCR); the whole Ingestor in OCR + keyword mode;
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -35,6 +41,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the random checkpoint is local; 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.ingest_compare import earlier_code, ingest_in_child, synthetic_screens, utilisation  # noqa: E402
 from pipeline.config import Settings  # noqa: E402
 from pipeline.images import DecodedImage, pdq_hash, read_image_file, thumbnail_jpeg  # noqa: E402
 from pipeline.ingest.ingestor import Outcome  # noqa: E402
@@ -50,6 +57,7 @@ PAGE_NUMBERS = range(1, PDF_PAGES + 1)
 VIDEO_SECONDS = 20
 VIDEO_SIZE = (1280, 720)
 VIDEO_FPS = 30
+BEFORE_PIPELINE = "7ef50ad"  # main before OCR workers, the detector cap and the pipelined stages (issue 19)
 
 
 class Table:
@@ -154,6 +162,34 @@ def media_stages(table: Table, workdir: Path) -> None:
     )
 
 
+def side_by_side(args: argparse.Namespace, items: Sequence[SourceItem], workdir: Path) -> None:
+    """The earlier commit's ingest and this checkout's, alternating on each folder, as one Markdown table."""
+    before = earlier_code(args.compare_with, workdir / "before")
+    samples = workdir / "samples"
+    samples.mkdir()
+    for item in items:
+        shutil.copy2(item.uri, samples)
+    folders = [(f"{len(items)} bundled samples", samples)]
+    if args.synthetic:
+        folders.append(
+            (f"{args.synthetic} synthetic screenshots", synthetic_screens(workdir / "screens", args.synthetic))
+        )
+    rows = []
+    for label, folder in folders:
+        for code, name in ((before, f"before ({args.compare_with})"), (ROOT, "now")):
+            result = ingest_in_child(code, folder)
+            rate = float(result["images"]) / float(result["wall_s"])  # type: ignore[arg-type]
+            print(f"{label}, {name}: {result['images']} images at {rate:.2f}/s ({utilisation(result)})", flush=True)
+            rows.append((label, name, result, rate))
+    print()
+    print("| folder | code | images | images/s | speed-up | stage utilisation |")
+    print("| --- | --- | ---: | ---: | ---: | --- |")
+    for index, (label, name, result, rate) in enumerate(rows):
+        speedup = f"{rate / rows[index - 1][3]:.2f}x" if index % 2 else ""
+        print(f"| {label} | {name} | {result['images']} | {rate:.2f} | {speedup} | {utilisation(result)} |")
+    print()
+
+
 def model_stages(table: Table, args: argparse.Namespace, items: Sequence[SourceItem], workdir: Path) -> str:
     """Embedding, captioning and full-mode ingest with a Qwen3-VL checkpoint; returns a settings line.
 
@@ -162,7 +198,7 @@ def model_stages(table: Table, args: argparse.Namespace, items: Sequence[SourceI
     import torch
 
     from bench.full_size_qwen import write_checkpoint
-    from pipeline.models import load_models
+    from pipeline.models import Query, RerankDocument, load_models
     from pipeline.models.loading import pick_device
     from pipeline.models.weights import checkpoint_config
 
@@ -212,7 +248,21 @@ def model_stages(table: Table, args: argparse.Namespace, items: Sequence[SourceI
         count,
         timed(synchronised(lambda: models.captioner.caption(images))),
     )
+    if models.reranker is not None:
+        pairs = [RerankDocument(image, ocr_text="Error: payment declined by the issuer") for image in images]
+        query = Query(text="card payment declined")
+        table.add(
+            "rerank (QwenReranker, query + image + text pairs)",
+            count,
+            timed(synchronised(lambda: models.reranker.score(query, pairs))),
+            unit="pair",
+        )
     table.add("whole ingest, full mode (OCR + caption + embed + store)", count, ingest(settings, chosen))
+    if device.type == "cuda":
+        table.notes.append(
+            f"GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB at most allocated by torch "
+            f"({torch.cuda.get_device_name(0)}, {torch.cuda.get_device_properties(0).total_memory / 2**30:.0f} GiB)."
+        )
     dtype = "float32" if on_cpu else "bfloat16"
     built = f"building and saving the checkpoint took {build_s:.0f} s, " if build_s is not None else ""
     return (
@@ -256,6 +306,13 @@ def main() -> None:
     )
     parser.add_argument("--skip-models", action="store_true", help="only the stages of the OCR + keyword mode")
     parser.add_argument(
+        "--compare-with",
+        default=BEFORE_PIPELINE,
+        help=f"the commit whose ingest runs side by side with this checkout's (default {BEFORE_PIPELINE}; "
+        "'none' skips the comparison)",
+    )
+    parser.add_argument("--synthetic", type=int, default=500, help="synthetic screenshots in the comparison")
+    parser.add_argument(
         "--checkpoint", type=Path, help="a Qwen3-VL checkpoint directory to time (default: random full-size 2B)"
     )
     args = parser.parse_args()
@@ -265,6 +322,8 @@ def main() -> None:
     settings_line = "models: skipped (--skip-models)"
     with tempfile.TemporaryDirectory() as temp:
         workdir = Path(temp)
+        if args.compare_with != "none":
+            side_by_side(args, items, workdir)
         table.add("decode + sha256 + thumbnail + PDQ", len(items), timed(lambda: prepare(items)))
         ocr = build_services(DEFAULTS.model_copy(update={"data_dir": workdir / "ocr"})).ocr
         decoded = decode(items)

@@ -36,8 +36,6 @@ def config_file() -> Path:
     return Path(named) if named else Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "vlsearch.toml"
 
 
-# Picked from the measured trade-off in docs/benchmarks.md ("OCR detector side").
-OCR_DETECTOR_SIDE = 960
 TICKET_ID_PLACEHOLDER = "{ticket_id}"
 TICKET_URL_EXAMPLE = "https://helpdesk.example.com/tickets/{ticket_id}"
 DOMAIN_NAME = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*")
@@ -136,10 +134,10 @@ class Settings(BaseSettings):
         "unset = one per core",
     )
     ocr_detector_side: int | None = Field(
-        OCR_DETECTOR_SIDE,
+        None,
         ge=256,
-        description="longest side the text detector sees (found lines are still read at full size); "
-        "unset = uncapped, RapidOCR's own sizing",
+        description="longest side the text detector sees (found lines are still read at full size); unset = "
+        "RapidOCR's own sizing, which measured as fast and twice as faithful on screenshots (docs/benchmarks.md)",
     )
     ocr_device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="cuda: OCR on onnxruntime's CUDA provider (needs onnxruntime-gpu); auto: cuda when present"

@@ -162,14 +162,26 @@ def test_ingest_throughput_times_every_stage_with_a_given_checkpoint(tiny_qwen_d
         "50176",
         "--caption-tokens",
         "4",
+        "--synthetic",
+        "2",
     ).stdout
-    (stages,) = tables(out)
+    compared, stages = tables(out)
+    assert [(row["folder"], row["code"], row["images"]) for row in compared] == [
+        ("3 bundled samples", "before (7ef50ad)", "3"),
+        ("3 bundled samples", "now", "3"),
+        ("2 synthetic screenshots", "before (7ef50ad)", "2"),
+        ("2 synthetic screenshots", "now", "2"),
+    ]
+    for before, now in zip(compared[::2], compared[1::2]):
+        assert number(now["speed-up"]) == pytest.approx(number(now["images/s"]) / number(before["images/s"]), rel=0.05)
+        assert now["stage utilisation"].startswith("OCR ") and ", write " in now["stage utilisation"]
     counted = {row["stage"]: row["count"] for row in stages}
     assert counted["decode + sha256 + thumbnail + PDQ"] == "3 images"
     assert counted["OCR (RapidOCR)"] == "3 images"
     assert counted["whole ingest, OCR + keyword mode (all stages + store write + index)"] == "3 images"
     assert counted["embedding (QwenEmbedder)"] == "2 images"
     assert counted["captioning (QwenCaptioner, 4 new tokens)"] == "2 images"
+    assert counted["rerank (QwenReranker, query + image + text pairs)"] == "2 pairs"
     assert counted["whole ingest, full mode (OCR + caption + embed + store)"] == "2 images"
     assert any(stage.startswith("PDF page render") for stage in counted)
     assert any(stage.startswith("video frame sampling") for stage in counted)

@@ -25,6 +25,7 @@ from tests.sample_collection import QUERY_SCREENS, REDUCED_MODE_ENV, ingest_samp
 APP = Path(__file__).resolve().parents[1] / "streamlit_app" / "app.py"
 HUGE_SIDE = 8000  # 64 megapixels: under the decompression-bomb limit, far over the query limit
 QUERY_PIXELS = 1_000_000  # lower than the default (4 MP) so that the OCR in these tests stays quick
+QUERY_SIDE = Settings().query_max_side  # the default longest side (RapidOCR reads no more than 2000 px)
 
 
 class RecordingOcr(RapidOcrEngine):
@@ -67,7 +68,7 @@ def huge_png(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def within_query_limit(size: tuple[int, int], max_pixels: int = QUERY_PIXELS) -> bool:
-    return size[0] * size[1] <= max_pixels and max(size) <= 4096
+    return size[0] * size[1] <= max_pixels and max(size) <= QUERY_SIDE
 
 
 def encoded(image: Image.Image, format: str, **options: object) -> bytes:
@@ -105,7 +106,7 @@ def test_a_huge_query_image_reaches_ocr_within_the_limit_and_still_finds_its_tic
     lookup = lookup_tickets(dataclasses.replace(services, ocr=ocr).searcher(), image=huge_screenshot())
     assert lookup.best is not None and lookup.best.ticket_id == "SUP-1042"
     (read,) = RecordingOcr.sizes
-    assert within_query_limit(read) and read == QuerySize(QUERY_PIXELS, 4096).fit(HUGE_SIDE, HUGE_SIDE)
+    assert within_query_limit(read) and read == QuerySize(QUERY_PIXELS, QUERY_SIDE).fit(HUGE_SIDE, HUGE_SIDE)
 
 
 @pytest.mark.slow
