@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from pipeline.config import Settings
 from pipeline.ingest.ingestor import Outcome
@@ -210,13 +211,29 @@ def test_find_similar_leaves_out_the_image_itself(app_url: str) -> None:
         assert source not in similar  # not first, and not anywhere
 
 
+def choose(page: Page, multiselect: Locator, option: str) -> None:
+    """Open a multiselect and pick `option`; a click that lands while Streamlit redraws the widget opens
+    nothing, so it is repeated (a CI run once waited 90 s for a list that never opened)."""
+    listed = page.get_by_role("option", name=option)
+    for _ in range(3):
+        multiselect.get_by_role("combobox").click()
+        try:
+            listed.wait_for(timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+            _settle(page)
+    listed.click()
+
+
 def test_filters_alone_list_the_sample_products_newest_first(app_url: str) -> None:
     with tab(DESKTOP) as page:
         page.goto(f"{app_url}/analyst")
+        page.get_by_label("Text query").wait_for()
+        _settle(page)
         page.locator("[data-testid=stExpander] summary").filter(has_text="Filters").click()
         category = page.locator("[data-testid=stMultiSelect]").filter(has_text="category")
-        category.get_by_role("combobox").click()
-        page.get_by_role("option", name=f"product ({len(PRODUCTS)})").click()
+        choose(page, category, f"product ({len(PRODUCTS)})")
         page.keyboard.press("Escape")
         page.get_by_role("button", name="Search").click()
         page.get_by_text(RESULT_COUNT).first.wait_for()
