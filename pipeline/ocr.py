@@ -81,7 +81,7 @@ def ocr_device(setting: str) -> str:
         raise ModelUnavailable(
             RapidOcrEngine.name,
             "VLSEARCH_OCR_DEVICE=cuda but onnxruntime has no CUDA provider: replace the onnxruntime package with "
-            "onnxruntime-gpu of the same version (docs/install.md, 'OCR on a GPU')",
+            "onnxruntime-gpu of the same version (docs/cli.md, 'Ingest speed')",
         )
     return "cuda" if setting == "cuda" or (setting == "auto" and has_cuda) else "cpu"
 
