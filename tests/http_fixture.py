@@ -50,9 +50,12 @@ class LocalServer:
 
 
 @contextmanager
-def serve(tls: ssl.SSLContext | None = None) -> Iterator[LocalServer]:
-    """Serve on a free loopback port until the block ends; with `tls`, serve HTTPS."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+def serve(
+    tls: ssl.SSLContext | None = None, handler: type[BaseHTTPRequestHandler] | None = None
+) -> Iterator[LocalServer]:
+    """Serve on a free loopback port until the block ends; with `tls`, serve HTTPS; with `handler`, answer
+    with it instead of the canned routes."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler or _Handler)
     if tls is not None:
         httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
     server = LocalServer(httpd, "https" if tls else "http")

@@ -19,6 +19,7 @@ from pipeline.images import ImageLimits
 from pipeline.ingest.ingestor import Ingestor, Outcome
 from pipeline.ingest.sources import SourceItem, collect
 from pipeline.store.lance_engine import LanceStore
+from tests.test_ingest import FailingStore
 
 DIM = 8
 LIMITS = ImageLimits(max_bytes=5_000_000, max_pixels=1_000_000)
@@ -60,19 +61,6 @@ class StuckStore(LanceStore):
 
     def upsert(self, records):
         self.release.wait(timeout=60)
-        super().upsert(records)
-
-
-class FailingStore(LanceStore):
-    def __init__(self, directory: Path, fail_on: int) -> None:
-        super().__init__(directory, dim=DIM)
-        self.writes = 0
-        self.fail_on = fail_on
-
-    def upsert(self, records):
-        self.writes += 1
-        if self.writes == self.fail_on:
-            raise StoreError("disk full")
         super().upsert(records)
 
 

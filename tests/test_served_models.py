@@ -10,10 +10,9 @@ import base64
 import io
 import json
 import math
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -29,6 +28,7 @@ from pipeline.models.captioner import CAPTION_PROMPT
 from pipeline.models.reranker import JUDGE_PROMPT
 from pipeline.models.served import ServedCaptioner, ServedReranker
 from pipeline.store.lance_engine import LanceStore
+from tests.http_fixture import serve
 
 Answer = Callable[[dict[str, Any]], tuple[int, dict[str, Any]]]
 
@@ -61,15 +61,9 @@ def chat_server(answer: Answer) -> Iterator[ChatServer]:
         def log_message(self, *args: object) -> None:
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve(handler=Handler) as local:
+        server.url = local.url("/v1")
         yield server
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def completion(content: str, logprobs: list[tuple[str, float]] | None = None) -> dict[str, Any]:

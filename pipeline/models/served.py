@@ -50,6 +50,17 @@ class ServedModel:
         )
         self._concurrency = concurrency
 
+    @classmethod
+    def configured(cls, name: str, url: str, settings: Settings, *, max_pixels: int) -> ServedModel:
+        """With the settings' timeout and concurrency (VLSEARCH_MODEL_SERVER_*)."""
+        return cls(
+            name,
+            url,
+            timeout_s=settings.model_server_timeout_s,
+            max_pixels=max_pixels,
+            concurrency=settings.model_server_concurrency,
+        )
+
     def complete_all(self, requests: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """Every request at once (up to the concurrency), answers in order."""
         with ThreadPoolExecutor(max_workers=self._concurrency) as pool:
@@ -91,13 +102,7 @@ class ServedCaptioner:
 
     def __init__(self, name: str, url: str, settings: Settings) -> None:
         self.name = name
-        self._server = ServedModel(
-            name,
-            url,
-            timeout_s=settings.model_server_timeout_s,
-            max_pixels=settings.model_max_pixels,
-            concurrency=settings.model_server_concurrency,
-        )
+        self._server = ServedModel.configured(name, url, settings, max_pixels=settings.model_max_pixels)
         self._prompt = CAPTION_PROMPT.format(language=settings.caption_language)
         self._max_tokens = settings.caption_max_new_tokens
 
@@ -130,13 +135,7 @@ class ServedReranker:
 
     def __init__(self, name: str, url: str, settings: Settings) -> None:
         self.name = name
-        self._server = ServedModel(
-            name,
-            url,
-            timeout_s=settings.model_server_timeout_s,
-            max_pixels=settings.rerank_max_pixels,
-            concurrency=settings.model_server_concurrency,
-        )
+        self._server = ServedModel.configured(name, url, settings, max_pixels=settings.rerank_max_pixels)
 
     def score(self, query: Query, documents: Sequence[RerankDocument]) -> list[float]:
         requests = [
