@@ -269,21 +269,30 @@ def migrate(
     collection: CollectionOption = None,
 ) -> None:
     """Copy a collection to another engine without recomputing OCR, captions or vectors (resumable)."""
+    from pipeline.store.migrate import MigrationReport
     from pipeline.store.migrate import migrate as copy_collection
 
     if to == source:
         err.print(f"--from and --to are both {to}: nothing to do")
         raise typer.Exit(2)
     overrides: dict[str, Any] = {"collection": collection} if collection else {}
+    done, total = 0, 0
+
+    def advance(report: MigrationReport) -> None:
+        nonlocal done
+        done = report.done
+        progress.update(task, completed=done)
+
     try:
         origin = build_store(Settings(**overrides, store=source))
         target = build_store(Settings(**overrides, store=to))
         with Progress(TextColumn("[bold]migrate"), BarColumn(), MofNCompleteColumn(), console=err) as progress:
-            task = progress.add_task("", total=origin.count())
-            report = copy_collection(
-                origin, target, batch_size=batch_size, progress=lambda r: progress.update(task, completed=r.done)
-            )
+            total = origin.count()
+            task = progress.add_task("", total=total)
+            report = copy_collection(origin, target, batch_size=batch_size, progress=advance)
     except VlsearchError as error:
+        if total:
+            err.print(f"stopped after {done:,} of {total:,} records; run the same command again to resume")
         raise _fail(error) from error
     out.print(
         f"copied {report.copied}, already there {report.skipped}, gone from the source {report.vanished}, "

@@ -26,7 +26,11 @@ class ModelUnavailable(VlsearchError):
 
 
 class StoreError(VlsearchError):
-    """The vector store refused or failed an operation."""
+    """The vector store refused or failed an operation; `reasons` gives each refused record's own, by uri."""
+
+    def __init__(self, message: str, reasons: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.reasons = reasons or {}
 
 
 class PermissionDenied(VlsearchError):

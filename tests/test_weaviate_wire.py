@@ -950,7 +950,9 @@ def test_migrate_cli_reports_a_refused_batch_with_exit_1_and_a_rerun_copies_only
     assert "copied 4, already there 0, gone from the source 0, failed 2  ->  4 assets in weaviate" in first.stdout
     _, refused_ids, *_ = sent_ids(wire)
     for doc_id in refused_ids:
-        assert re.search(rf"failed {re.escape(records[doc_id].uri)}: .*disk full on shard 0", first.stdout)
+        (line,) = [line for line in first.stdout.splitlines() if records[doc_id].uri in line]
+        assert re.search(rf"failed {re.escape(records[doc_id].uri)}: .*disk full on shard 0", line)
+        assert line.count(records[doc_id].uri) == 1  # the reason does not repeat the record's name
     assert sorted(wire.grpc.stored) == sorted(set(records) - set(refused_ids))  # nothing refused counted as stored
     wire.grpc.requests.clear()
     second = CliRunner().invoke(app, MIGRATE)
@@ -974,6 +976,7 @@ def test_migrate_cli_stopped_by_a_failing_server_says_why_and_a_rerun_completes(
     first = CliRunner().invoke(app, MIGRATE)
     assert first.exit_code == 2, first.output
     assert "error:" in first.output and "index is read-only" in first.output
+    assert "stopped after 2 of 4 records; run the same command again to resume" in first.output
     (copied_ids,) = sent_ids(wire)
     assert sorted(wire.grpc.stored) == sorted(copied_ids) and len(copied_ids) == 2
     wire.grpc.requests.clear()

@@ -66,7 +66,7 @@ def migrate(
                         target.upsert([record])
                         report.copied += 1
                     except StoreError as error:
-                        report.failed.append((record.uri, str(error)))
+                        report.failed.append((record.uri, error.reasons.get(record.uri, str(error))))
         report.batches += 1
         if progress is not None:
             progress(report)

@@ -334,14 +334,20 @@ class WeaviateStore:
         except StoreError as error:  # nothing was imported: name the records, as a refused import does
             uris = ", ".join(record.uri for record in latest[:20])
             more = f" (and {len(latest) - 20} more)" if len(latest) > 20 else ""
-            raise StoreError(f"none of {len(latest)} records was written ({uris}{more}): {error}") from error
+            raise StoreError(
+                f"none of {len(latest)} records was written ({uris}{more}): {error}",
+                {record.uri: str(error) for record in latest},
+            ) from error
         failed = self._import(objects)
         if failed:
             succeeded_uris = {record.uri for record in latest} - {record.uri for record, _ in failed}
             self._delete_ids([doc_id for doc_id, uri in stale if uri in succeeded_uris])
             details = "; ".join(f"{record.uri}: {message}" for record, message in failed[:20])
             more = f" (and {len(failed) - 20} more)" if len(failed) > 20 else ""
-            raise StoreError(f"Weaviate refused {len(failed)} of {len(latest)} records: {details}{more}")
+            raise StoreError(
+                f"Weaviate refused {len(failed)} of {len(latest)} records: {details}{more}",
+                {record.uri: message for record, message in failed},
+            )
         self._delete_ids([doc_id for doc_id, _ in stale])
 
     def _import(self, objects: list[tuple[AssetRecord, dict[str, Any], Any]]) -> list[tuple[AssetRecord, str]]:
