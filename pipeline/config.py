@@ -131,7 +131,7 @@ class Settings(BaseSettings):
         ge=1,
         le=256,
         description="images ingest OCRs at once, each worker an onnxruntime session with cores/workers threads; "
-        "unset = one per core",
+        "unset = one per core the process may run on",
     )
     ocr_detector_side: int | None = Field(
         None,

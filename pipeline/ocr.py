@@ -86,9 +86,14 @@ def ocr_device(setting: str) -> str:
     return "cuda" if setting == "cuda" or (setting == "auto" and has_cuda) else "cpu"
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, as a container or taskset limits it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def worker_threads(workers: int, cores: int | None = None) -> int:
     """onnxruntime threads per worker: the cores shared out, so the workers together do not oversubscribe them."""
-    return max(1, (cores or os.cpu_count() or 1) // workers)
+    return max(1, (cores or usable_cores()) // workers)
 
 
 class RapidOcrEngine:

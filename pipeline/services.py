@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +11,7 @@ from pipeline.images import ImageLimits, QuerySize
 from pipeline.ingest.fetch import UrlPolicy
 from pipeline.ingest.ingestor import Ingestor, MediaPolicy
 from pipeline.models import Models, load_models
-from pipeline.ocr import OcrEngine, RapidOcrEngine, ocr_device
+from pipeline.ocr import OcrEngine, RapidOcrEngine, ocr_device, usable_cores
 from pipeline.private import keep_data_private
 from pipeline.search.rerank import RerankCache, RerankStage
 from pipeline.search.searcher import Searcher
@@ -94,7 +93,7 @@ class Services:
 def build_services(settings: Settings) -> Services:
     keep_data_private(settings.data_dir)  # before anything is opened: a data dir from an earlier version is tightened
     device = ocr_device(settings.ocr_device)
-    workers = settings.ocr_workers or os.cpu_count() or 1
+    workers = settings.ocr_workers or usable_cores()
     return Services(
         settings=settings,
         store=build_store(settings),
