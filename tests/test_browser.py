@@ -11,7 +11,6 @@ from collections.abc import Iterator
 import pytest
 
 from scripts.app_screenshots import (
-    CHROMIUM,
     OPEN_ENV,
     browser_page,
     lookup_screenshot,
@@ -19,15 +18,14 @@ from scripts.app_screenshots import (
     search_analyst,
     show_home,
 )
+from tests.browser_marks import NEEDS_CHROMIUM
 from tests.sample_collection import QUERY_SCREENS, REDUCED_MODE_ENV, ROOT, ingest_samples
 
 ARTIFACTS = ROOT / "test-artifacts"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: apt-get install -y chromium fonts-noto-cjk"
-    ),
+    NEEDS_CHROMIUM,
 ]
 
 

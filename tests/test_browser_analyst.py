@@ -22,7 +22,6 @@ from pipeline.ingest.ingestor import Outcome
 from pipeline.ingest.sources import read_manifest
 from pipeline.services import build_services
 from scripts.app_screenshots import (
-    CHROMIUM,
     OPEN_ENV,
     RESULT_COUNT,
     STEP_TIMEOUT_MS,
@@ -32,6 +31,7 @@ from scripts.app_screenshots import (
     search_analyst,
     show_home,
 )
+from tests.browser_marks import NEEDS_CHROMIUM
 from tests.sample_collection import REDUCED_MODE_ENV, ROOT, SAMPLES, ingest_samples
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -49,9 +49,7 @@ QUERY_WORDS = QUERY.split()
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: apt-get install -y chromium fonts-noto-cjk"
-    ),
+    NEEDS_CHROMIUM,
 ]
 
 

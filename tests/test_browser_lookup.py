@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page
 
-from scripts.app_screenshots import CHROMIUM, OPEN_ENV, browser_page, running_app
+from scripts.app_screenshots import OPEN_ENV, browser_page, running_app
+from tests.browser_marks import NEEDS_CHROMIUM
 from tests.sample_collection import QUERY_SCREENS, REDUCED_MODE_ENV, ROOT, ingest_samples
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -28,9 +29,7 @@ CARD_DECLINED_FIX = "Customer's bank blocked the charge as suspected fraud"
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: apt-get install -y chromium fonts-noto-cjk"
-    ),
+    NEEDS_CHROMIUM,
 ]
 
 # Ctrl+V as the browser delivers it: a paste event on the focused element, the clipboard's image as a file.

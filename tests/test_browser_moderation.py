@@ -21,7 +21,8 @@ from pipeline.images import thumbnail_jpeg
 from pipeline.moderation.matching import Match, Rule
 from pipeline.moderation.queue import ReviewQueue, State
 from pipeline.moderation.services import open_queue
-from scripts.app_screenshots import CHROMIUM, OPEN_ENV, _settle, browser_page, running_app
+from scripts.app_screenshots import OPEN_ENV, _settle, browser_page, running_app
+from tests.browser_marks import NEEDS_CHROMIUM
 from tests.near_duplicate_set import open_image
 from tests.sample_collection import REDUCED_MODE_ENV, ROOT, SAMPLES
 
@@ -35,9 +36,7 @@ QUEUED = (  # item 1 is sensitive (violence has `sensitive = true` in the shippe
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: apt-get install -y chromium fonts-noto-cjk"
-    ),
+    NEEDS_CHROMIUM,
 ]
 
 

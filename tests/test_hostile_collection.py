@@ -23,7 +23,8 @@ from pipeline.config import Settings
 from pipeline.ingest.ingestor import Outcome
 from pipeline.ingest.sources import read_manifest
 from pipeline.services import build_services
-from scripts.app_screenshots import CHROMIUM, OPEN_ENV, RESULT_COUNT, browser_page, running_app
+from scripts.app_screenshots import OPEN_ENV, RESULT_COUNT, browser_page, running_app
+from tests.browser_marks import NEEDS_CHROMIUM
 from tests.media_fixtures import make_text_pdf
 from tests.sample_collection import QUERY_SCREENS, REDUCED_MODE_ENV, ROOT, SAMPLES
 
@@ -37,9 +38,7 @@ PNG_1PX = bytes.fromhex(
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: apt-get install -y chromium fonts-noto-cjk"
-    ),
+    NEEDS_CHROMIUM,
 ]
 
 
