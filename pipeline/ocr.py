@@ -148,11 +148,8 @@ class RapidOcrEngine:
             try:
                 return self._idle.get_nowait()
             except queue.Empty:
-                if self.sessions_opened < self.workers:
-                    self.sessions_opened += 1
-                    create = True
-                else:
-                    create = False
+                create = self.sessions_opened < self.workers
+                self.sessions_opened += create
         if not create:
             return self._idle.get()
         try:
