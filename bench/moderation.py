@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipeline.images import pdq_hash, thumbnail_jpeg  # noqa: E402
-from pipeline.moderation.keypoints import MIN_INLIERS, KeypointIndex  # noqa: E402
+from pipeline.keypoints import MIN_INLIERS, KeypointIndex  # noqa: E402
 from pipeline.moderation.matching import KeypointRule, Matcher, MatchRule, PdqRule, Rule  # noqa: E402
 from pipeline.moderation.pdq_index import PdqIndex  # noqa: E402
 from tests.near_duplicate_set import (  # noqa: E402

@@ -204,7 +204,7 @@ def search(
     if as_json:
         for notice in result.notices:
             err.print(f"[yellow]note:[/yellow] {escape(notice)}")
-        hits = [HitShape.of_hit(hit).model_dump() for hit in result.hits]
+        hits = [HitShape.of_hit(hit, result.keyword_text).model_dump() for hit in result.hits]
         sys.stdout.write(json.dumps(hits, ensure_ascii=False, indent=2) + "\n")
         return
     if not result.hits and services.store.count() == 0:
@@ -234,6 +234,8 @@ def _print_hits(result: SearchResult, offset: int) -> None:
             figures.append(f"bm25 {scores.bm25:.2f}")
         if scores.vector_distance is not None:
             figures.append(f"vector distance {scores.vector_distance:.3f}")
+        if scores.visual_pairs is not None:
+            figures.append(f"{scores.visual_pairs} keypoints agree")
         out.print(f"[bold]{rank}. {escape(hit_label(hit))}[/bold]  [dim]{', '.join(figures)}[/dim]")
         metadata = " · ".join(f"{key}={_clip(value, 60)}" for key, value in record.metadata.items() if value)
         if metadata:

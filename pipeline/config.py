@@ -109,6 +109,13 @@ class Settings(BaseSettings):
     rerank_max_pixels: int = Field(448 * 448, ge=32 * 32, description="document image pixels fed to the reranker")
     rerank_budget_s: float = Field(20.0, gt=0, description="time allowed for reranking one query")
     min_relevance: float | None = Field(None, ge=0.0, le=1.0, description="drop reranked hits below this probability")
+    visual_weight: float = Field(
+        1.0,
+        ge=0.0,
+        le=10.0,
+        description="weight of 'looks the same' (verified keypoint matches) in an image query's fusion, beside "
+        "keywords and vectors (1 - alpha and alpha); 0 = off",
+    )
 
     # images
     max_file_bytes: int = Field(50 * 1024 * 1024, ge=1)

@@ -61,6 +61,7 @@ class Scores:
     bm25: float | None = None
     vector_distance: float | None = None
     rerank: float | None = None
+    visual_pairs: int | None = None  # keypoints agreeing with the query image (pipeline/search/visual.py)
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,7 @@ class Services:
             max_query_chars=self.settings.max_query_chars,
             max_results=self.settings.max_results,
             query_size=self.query_size(),
+            visual_weight=self.settings.visual_weight,
             slots=process_query_slots(self.settings.max_concurrent_queries),
         )
 

@@ -7,15 +7,21 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from pipeline.errors import BadInput, StoreError
+from pipeline.images import thumbnail_jpeg
+from pipeline.keypoints import features
 from pipeline.records import AssetRecord, SourceKind, asset_id
 from pipeline.store.base import Fusion, StoreStats
+from pipeline.store.visual_words import words_of
 
 DIM = 8
+SAMPLE_IMAGES = Path(__file__).resolve().parents[1] / "samples" / "images"
 UNSET: tuple[object, ...] = (None, "", b"", {}, 0)  # values that look unset: a field must hold none of them
 
 
@@ -92,6 +98,7 @@ class StoreConformance:
         assert store.keyword_search("anything", limit=5) == []
         assert store.vector_search(unit(1), limit=5) == []
         assert store.hybrid(text="anything", vector=unit(1), alpha=0.5, limit=5) == []
+        assert store.visual_search("v1000001 v1100002", limit=5) == []
 
     def test_round_trip_keeps_every_field(self, store, tickets):
         # Every field of AssetRecord, set to a value that is not its default, so a new field cannot go unchecked.
@@ -327,3 +334,23 @@ class StoreConformance:
         assert store.distinct_values("ticket_id") == [("SUP-1", 1), ("SUP-2", 1), ("SUP-3", 1)]  # no "" and no null
         with pytest.raises(BadInput, match="not a metadata column"):
             store.distinct_values("colour")
+
+    def test_visual_search_finds_a_crop_of_a_stored_picture_by_its_visual_words(self, store):
+        pictures = {}
+        for name in ("photo_cat_chelsea.jpg", "product_sneaker_red.jpg", "photo_rocket_launch.jpg"):
+            image = Image.open(SAMPLE_IMAGES / name).convert("RGB")
+            record = make_record(name.split(".")[0], metadata={"category": name.split("_")[0]})
+            pictures[name] = image
+            store.upsert([dataclasses.replace(record, thumbnail=thumbnail_jpeg(image))])
+        store.upsert([make_record("broken", "no picture")])  # a thumbnail that does not decode has no words
+        store.optimize()
+        cat = pictures["photo_cat_chelsea.jpg"]
+        width, height = cat.size
+        crop = cat.crop((width // 8, height // 10, width - width // 10, height - height // 8))
+        words = words_of(features(thumbnail_jpeg(crop)))
+        found = store.visual_search(words, limit=3)
+        assert found and found[0][0] == make_record("photo_cat_chelsea").id
+        assert [score for _, score in found] == sorted((score for _, score in found), reverse=True)
+        assert make_record("broken").id not in self.ids(found)
+        elsewhere = store.visual_search(words, limit=3, where="category = 'product'")
+        assert self.ids(elsewhere) in ([], [make_record("product_sneaker_red").id])

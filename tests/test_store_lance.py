@@ -10,10 +10,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from lancedb.index import FTS, BTree
+from PIL import Image
 
+from pipeline.images import thumbnail_jpeg
+from pipeline.keypoints import features
 from pipeline.store.analyzer import search_tokens
-from pipeline.store.lance_engine import TEXT_COLUMN, LanceStore
-from tests.store_conformance import DIM, StoreConformance, make_record, unit
+from pipeline.store.lance_engine import TEXT_COLUMN, VISUAL_COLUMN, LanceStore
+from pipeline.store.visual_words import words_of
+from tests.store_conformance import DIM, SAMPLE_IMAGES, StoreConformance, make_record, unit
 
 
 class TestLanceStore(StoreConformance):
@@ -136,7 +140,7 @@ def test_a_store_written_before_metadata_was_searchable_is_upgraded_on_open_with
     table = lancedb.connect(directory).open_table("assets")
     assert TEXT_COLUMN in table.schema.names and "text_tokens" not in table.schema.names
     assert table.count_rows(f"{TEXT_COLUMN} IS NULL") == 0
-    after = table.to_arrow().drop_columns([TEXT_COLUMN]).sort_by("id")
+    after = table.to_arrow().drop_columns([TEXT_COLUMN, VISUAL_COLUMN]).sort_by("id")
     assert after.equals(before.select(after.column_names).sort_by("id"))  # every field of every record kept
     assert f"{TEXT_COLUMN}_idx" in store.stats().indexes and "text_tokens_idx" not in store.stats().indexes
     by_name = {Path(record.uri).stem: record.id for record in store.get(after.column("id").to_pylist())}
@@ -251,3 +255,27 @@ def test_two_processes_upserting_the_same_new_records_at_once_store_each_once(tm
     store = LanceStore(store_dir, dim=DIM)
     assert store.count() == RACED_RECORDS
     assert len(store.keyword_search("writers", limit=100)) == RACED_RECORDS
+
+
+def test_a_store_written_before_visual_words_gets_them_from_optimize(tmp_path):
+    """Opening adds the empty column (filling it reads every thumbnail: too slow for an open); optimize fills it,
+    and only then does an image query find a record by how it looks."""
+    image = Image.open(SAMPLE_IMAGES / "product_backpack_green.jpg").convert("RGB")
+    records = [
+        dataclasses.replace(make_record("backpack"), thumbnail=thumbnail_jpeg(image)),
+        make_record("receipt", "TOTAL 12.50"),
+    ]
+    LanceStore(tmp_path, dim=DIM).upsert(records)
+    lancedb.connect(tmp_path).open_table("assets").drop_columns([VISUAL_COLUMN])
+    words = words_of(features(thumbnail_jpeg(image.crop((40, 30, image.width - 20, image.height - 40)))))
+
+    store = LanceStore(tmp_path, dim=DIM)
+    table = lancedb.connect(tmp_path).open_table("assets")
+    assert table.count_rows(f"{VISUAL_COLUMN} IS NULL") == 2
+    assert store.visual_search(words, limit=2) == []
+    store.optimize()
+
+    table.checkout_latest()
+    assert table.count_rows(f"{VISUAL_COLUMN} IS NULL") == 0
+    assert [doc_id for doc_id, _ in store.visual_search(words, limit=2)] == [records[0].id]
+    assert [record.ocr_text for record in store.get([r.id for r in records])] == ["", "TOTAL 12.50"]

@@ -57,7 +57,7 @@ def where(expression: str):
 def test_every_record_field_is_a_property_with_its_type(payload):
     props = properties_of(payload)
     stored = {f.name for f in dataclasses.fields(AssetRecord)} - {"id", "metadata", "vector"}
-    derived = {"ocr_tokens", "caption_tokens", "label_tokens", "has_vector", "has_caption"}
+    derived = {"ocr_tokens", "caption_tokens", "label_tokens", "visual_words", "has_vector", "has_caption"}
     assert stored | derived == set(props) - {"m_category", "n_category"}
     types = {name: prop["dataType"][0] for name, prop in props.items()}
     assert types == {
@@ -75,6 +75,7 @@ def test_every_record_field_is_a_property_with_its_type(payload):
         "ocr_tokens": "text",
         "caption_tokens": "text",
         "label_tokens": "text",
+        "visual_words": "text",
         "pdq": "text",
         "pdq_quality": "int",
         "thumbnail": "blob",
@@ -92,7 +93,8 @@ def test_every_record_field_is_a_property_with_its_type(payload):
 def test_bm25_searches_only_the_analysed_copies_with_word_tokenization(payload):
     props = properties_of(payload)
     searchable = {name for name, prop in props.items() if prop.get("indexSearchable")}
-    assert searchable == {"ocr_tokens", "caption_tokens", "label_tokens"}  # metadata values and the file name
+    # The analysed text, metadata values and file name; and the visual words, which only image queries search.
+    assert searchable == {"ocr_tokens", "caption_tokens", "label_tokens", "visual_words"}
     assert {props[name]["tokenization"] for name in searchable} == {"word"}
     assert not props["ocr_tokens"]["indexFilterable"]
     # The raw text is stored and returned, not indexed (Weaviate would index every text by default).

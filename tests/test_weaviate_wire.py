@@ -406,6 +406,17 @@ def test_keyword_search_sends_bm25_and_reads_scores(wire, store):
     assert filter_tree(request.filters) == ("GREATER_THAN_EQUAL", "width", 100)
 
 
+def test_visual_search_sends_bm25_over_the_visual_words_alone(wire, store):
+    wire.grpc.search_replies.append(search_reply([Found(ID_C, score=41.5), Found(ID_A, score=3.0)]))
+    assert store.visual_search("v1000017 v1165535", limit=32, where="mime = 'image/png'") == [(ID_C, 41.5), (ID_A, 3.0)]
+    (request,) = wire.grpc.requests_of("Search")
+    assert request.bm25_search.query == "v1000017 v1165535"
+    assert list(request.bm25_search.properties) == ["visual_words"]  # never the text: words are not a picture
+    assert request.limit == 32 and request.metadata.score
+    assert filter_tree(request.filters) == ("EQUAL", "mime", "image/png")
+    assert store.visual_search("", limit=5) == [] and len(wire.grpc.requests_of("Search")) == 1
+
+
 def test_vector_search_sends_near_vector_and_reads_distances(wire, store):
     wire.grpc.search_replies.append(search_reply([Found(ID_A, distance=0.125), Found(ID_C, distance=0.5)]))
     assert store.vector_search(QUERY, limit=2) == [(ID_A, 0.125), (ID_C, 0.5)]
@@ -539,6 +550,7 @@ def test_upsert_sends_uuid_properties_and_vector_and_deletes_the_stale_object(wi
     assert props["m_priority"] == "2" and props["n_priority"] == 2.0
     assert props["has_vector"] is True and props["has_caption"] is False
     assert base64.b64decode(props["thumbnail"]) == record.thumbnail
+    assert props["visual_words"] == ""  # this thumbnail does not decode: found by its text and vector only
     assert "parent_uri" not in props and "page" not in props  # None is not sent
     assert props["ingested_at"].startswith("2026-01-02T03:04:05")
     (deleted,) = wire.grpc.requests_of("BatchDelete")

@@ -20,8 +20,20 @@ from pipeline.ingest.uploads import FILE_NAME_FIELD
 from pipeline.records import AssetRecord, Hit, Scores, SourceKind, TimeWindow
 
 SCORE_COLUMNS = ("fused", "bm25", "vector_distance", "rerank")
-# source, page, window and label come last so that readers of the older columns by position are unaffected.
-BASE_COLUMNS = ("rank", "id", "uri", *SCORE_COLUMNS, "caption", "ocr_text", "source", "page", "window", "label")
+# Newer columns come last so that readers of the older columns by position are unaffected.
+BASE_COLUMNS = (
+    "rank",
+    "id",
+    "uri",
+    *SCORE_COLUMNS,
+    "caption",
+    "ocr_text",
+    "source",
+    "page",
+    "window",
+    "label",
+    "visual_pairs",
+)
 MISSING = "(none)"
 TICKET_FIELD = "ticket_id"
 NEWEST = "newest"  # SearchResult.order of a filter-only browse
@@ -111,7 +123,13 @@ def score_rows(hit: Hit) -> list[tuple[str, str]]:
             if scores.vector_distance is None
             else f"{scores.vector_distance:.3f} (cosine distance; 0 is identical, lower is closer)",
         ),
-        ("fused", f"{scores.fused:.3f} (both sides combined, scaled within this query)"),
+        (
+            "looks the same",
+            "—"
+            if scores.visual_pairs is None
+            else f"{scores.visual_pairs} keypoints agree with the query image (the same picture, cropped or rescaled)",
+        ),
+        ("fused", f"{scores.fused:.3f} (every side combined, scaled within this query)"),
     ]
     return rows if hit.window is None else [*rows, ("video window", window_text(hit.window))]
 
@@ -142,7 +160,8 @@ def without_asset(hits: Sequence[Hit], limit: int, *, sha256: str) -> tuple[list
 
 def hit_rows(hits: Sequence[Hit]) -> list[dict[str, Any]]:
     """One flat row per hit, best first: rank, id, uri, the four scores, caption, OCR text, where the hit is
-    (source: its place; page; window: the time window's label), its label (hit_label), metadata columns.
+    (source: its place; page; window: the time window's label), its label (hit_label), the keypoints agreeing with
+    a query image (visual_pairs), metadata columns.
 
     A metadata column whose name is taken by a built-in column is written as metadata.<name>.
     """
@@ -163,6 +182,7 @@ def hit_rows(hits: Sequence[Hit]) -> list[dict[str, Any]]:
             "page": hit.record.page,
             "window": None if hit.window is None else window_label(hit.window),
             "label": hit_label(hit),
+            "visual_pairs": scores.visual_pairs,
         }
         for column, value in sorted(hit.record.metadata.items()):
             row[f"metadata.{column}" if column in BASE_COLUMNS else column] = value

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from pipeline.display.results import window_label
 from pipeline.records import AssetRecord, Hit
+from pipeline.search.explain import why
 
 
 class Shape(BaseModel):
@@ -20,6 +21,7 @@ class ScoresShape(Shape):
     bm25: float | None
     vector_distance: float | None
     rerank: float | None
+    visual_pairs: int | None
 
 
 class WindowShape(Shape):
@@ -83,15 +85,22 @@ class HitShape(AssetShape):
 
     scores: ScoresShape
     window: WindowShape | None
+    reasons: list[str]
 
     @classmethod
-    def of_hit(cls, hit: Hit) -> HitShape:
+    def of_hit(cls, hit: Hit, query_text: str = "") -> HitShape:
+        """`query_text`: what keyword search looked for (SearchResult.keyword_text), which the reasons name."""
         scores, window = hit.scores, hit.window
         return cls(
             **_asset_fields(hit.record),
             scores=ScoresShape(
-                fused=scores.fused, bm25=scores.bm25, vector_distance=scores.vector_distance, rerank=scores.rerank
+                fused=scores.fused,
+                bm25=scores.bm25,
+                vector_distance=scores.vector_distance,
+                rerank=scores.rerank,
+                visual_pairs=scores.visual_pairs,
             ),
+            reasons=why(hit, query_text),
             window=None
             if window is None
             else WindowShape(

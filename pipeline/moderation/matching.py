@@ -17,8 +17,8 @@ from typing import Any, Protocol
 from PIL import Image, ImageOps
 
 from pipeline.images import pdq_hash, thumbnail_jpeg
+from pipeline.keypoints import KeypointIndex
 from pipeline.models import Embedder
-from pipeline.moderation.keypoints import KeypointIndex
 from pipeline.moderation.library import Reference
 from pipeline.moderation.pdq_index import PdqIndex
 from pipeline.moderation.rules import PolicyRules

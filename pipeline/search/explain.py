@@ -43,6 +43,8 @@ def why(hit: Hit, query_text: str) -> list[str]:
     name = file_name(record.uri)
     if wanted & terms(name):
         reasons.append(f"file name {name}")
+    if hit.scores.visual_pairs is not None:
+        reasons.append(f"looks the same: {hit.scores.visual_pairs} matching keypoints")
     distance = hit.scores.vector_distance
     if distance is not None and distance <= NEAR_DUPLICATE_DISTANCE:
         reasons.append(f"visual near-duplicate (vector distance {distance:.3f})")

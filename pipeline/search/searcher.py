@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Literal
@@ -17,6 +18,7 @@ from pipeline.ocr import OcrEngine
 from pipeline.records import Hit
 from pipeline.search.planner import NO_QUERY, plan_query
 from pipeline.search.rerank import RerankStage
+from pipeline.search.visual import add_visual, looks_same
 from pipeline.search.windows import group_video_hits
 from pipeline.store.base import Fusion, Store
 
@@ -27,12 +29,14 @@ CANDIDATES_PER_HIT = 10
 VIDEO_WINDOW_S: float = Settings.model_fields["video_window_s"].default
 FRAME_INTERVAL_S: float = 1.0 / Settings.model_fields["video_fps"].default
 MAX_QUERY_CHARS: int = Settings.model_fields["max_query_chars"].default
+VISUAL_WEIGHT: float = Settings.model_fields["visual_weight"].default
 QUERY_SIZE = QuerySize(
     Settings.model_fields["query_max_pixels"].default, Settings.model_fields["query_max_side"].default
 )
 Order = Literal["relevance", "newest"]
 RELEVANCE: Order = "relevance"
 NEWEST: Order = "newest"
+_VISUAL_SIDE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="visual-side")
 NO_RERANKER = "rerank unavailable: no reranker model is loaded (see VLSEARCH_RERANK_MODEL); hits keep their fused order"
 
 
@@ -65,11 +69,13 @@ class Searcher:
         max_query_chars: int = MAX_QUERY_CHARS,
         max_results: int = MAX_LIMIT,
         query_size: QuerySize = QUERY_SIZE,
+        visual_weight: float = VISUAL_WEIGHT,
         slots: QuerySlots | None = None,
     ) -> None:
         """`frame_interval_s` is the time between sampled frames (1 / VLSEARCH_VIDEO_FPS): a window's end.
         `max_query_chars` and `max_results` are VLSEARCH_MAX_QUERY_CHARS and VLSEARCH_MAX_RESULTS; a query image
-        is scaled down to `query_size` before OCR and the models; model-heavy searches take one of `slots`
+        is scaled down to `query_size` before OCR and the models, and what looks the same as it joins the fusion
+        with `visual_weight` (VLSEARCH_VISUAL_WEIGHT; 0 = off); model-heavy searches take one of `slots`
         (default: the process's, VLSEARCH_MAX_CONCURRENT_QUERIES)."""
         self.store = store
         self.ocr = ocr
@@ -80,6 +86,7 @@ class Searcher:
         self.max_query_chars = max_query_chars
         self.max_results = min(max_results, MAX_LIMIT)
         self.query_size = query_size
+        self.visual_weight = visual_weight
         self.slots = slots or process_query_slots()
 
     def search(
@@ -162,6 +169,12 @@ class Searcher:
         min_relevance: float | None,
         offset: int,
     ) -> SearchResult:
+        # What looks the same is found on a side thread while OCR reads the image: both take about as long.
+        same = (
+            _VISUAL_SIDE.submit(looks_same, self.store, image, where=where)
+            if image is not None and self.visual_weight > 0
+            else None
+        )
         plan = plan_query(text=text, image=image, ocr=self.ocr, embedder=self.embedder)
         notices = list(plan.notices)
         effective_alpha = alpha
@@ -182,6 +195,8 @@ class Searcher:
             where=where,
             fusion=fusion,
         )
+        if same is not None:
+            hits = add_visual(hits, same.result(), weight=self.visual_weight, fusion=fusion)
         result = SearchResult(
             hits=[],
             keyword_text=plan.keyword_text,

@@ -110,6 +110,10 @@ class Store(Protocol):
     def keyword_search(self, text: str, *, limit: int, where: str | None = None) -> list[tuple[str, float]]:
         """BM25 over ocr_text, caption, metadata values and file name: (id, score), best first."""
 
+    def visual_search(self, words: str, *, limit: int, where: str | None = None) -> list[tuple[str, float]]:
+        """BM25 over the stored visual words (visual_words.py): (id, score), best first: candidates that may look
+        the same as the query image, for search to verify."""
+
     def keyword_count(self, text: str, *, where: str | None = None) -> int | None:
         """How many records keyword search finds for `text` (any term), or None where the engine cannot count."""
 

@@ -6,7 +6,7 @@ set is applied to its normalised (relative) or rank-based (ranked) contribution.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 ResultSet = Sequence[tuple[str, float]]
 
@@ -15,29 +15,39 @@ RANK_CONSTANT = 60
 
 def relative_score_fusion(result_sets: Sequence[ResultSet], weights: Sequence[float]) -> list[tuple[str, float]]:
     """Min-max normalise each set to [0, 1], weight, and sum per id (missing ids get 0)."""
-    _check(result_sets, weights)
-    fused: dict[str, float] = {}
-    for results, weight in zip(result_sets, weights):
-        if not results:
-            continue
-        scores = [score for _, score in results]
-        low, high = min(scores), max(scores)
-        span = high - low
-        for doc_id, score in results:
-            # All-equal scores carry no ranking signal; Weaviate gives each the full weight.
-            normalised = (score - low) / span if span > 0 else 1.0
-            fused[doc_id] = fused.get(doc_id, 0.0) + weight * normalised
-    return _best_first(fused)
+    return _fused(result_sets, weights, relative_scores)
 
 
 def ranked_fusion(result_sets: Sequence[ResultSet], weights: Sequence[float]) -> list[tuple[str, float]]:
     """Reciprocal rank fusion: each set adds weight / (rank + 60), rank counted from 0."""
+    return _fused(result_sets, weights, ranked_scores)
+
+
+def relative_scores(results: ResultSet) -> dict[str, float]:
+    """Each id's score min-max normalised to [0, 1]; all-equal scores carry no ranking signal, so Weaviate gives
+    each the full 1."""
+    if not results:
+        return {}
+    scores = [score for _, score in results]
+    low, high = min(scores), max(scores)
+    span = high - low
+    return {doc_id: (score - low) / span if span > 0 else 1.0 for doc_id, score in results}
+
+
+def ranked_scores(results: ResultSet) -> dict[str, float]:
+    """Each id's 1 / (rank + 60), rank counted from 0 in order of score."""
+    ranked = sorted(results, key=lambda item: item[1], reverse=True)
+    return {doc_id: 1.0 / (rank + RANK_CONSTANT) for rank, (doc_id, _) in enumerate(ranked)}
+
+
+def _fused(
+    result_sets: Sequence[ResultSet], weights: Sequence[float], scored: Callable[[ResultSet], dict[str, float]]
+) -> list[tuple[str, float]]:
     _check(result_sets, weights)
     fused: dict[str, float] = {}
     for results, weight in zip(result_sets, weights):
-        ranked = sorted(results, key=lambda item: item[1], reverse=True)
-        for rank, (doc_id, _) in enumerate(ranked):
-            fused[doc_id] = fused.get(doc_id, 0.0) + weight / (rank + RANK_CONSTANT)
+        for doc_id, score in scored(results).items():
+            fused[doc_id] = fused.get(doc_id, 0.0) + weight * score
     return _best_first(fused)
 
 

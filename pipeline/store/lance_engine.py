@@ -46,6 +46,7 @@ from pipeline.store.base import (
 )
 from pipeline.store.filters import parse_filter, to_sql
 from pipeline.store.hybrid import hybrid_search
+from pipeline.store.visual_words import visual_words
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,10 @@ TEXT_COLUMN = "search_terms"
 # What older stores searched instead: ocr_text + caption in one column, and before that one column per field.
 OLD_TEXT_COLUMNS = ("text_tokens", "ocr_tokens", "caption_tokens")
 UPGRADE_BATCH = 2000
+# The visual words of each thumbnail (visual_words.py), searched by image queries for what looks the same.
+VISUAL_COLUMN = "visual_words"
+# Filling visual words reads thumbnails and runs ORB (about 3 ms a record), so it goes in smaller commits.
+VISUAL_BATCH = 500
 # B-tree indexes for the point lookups every search and ingest makes (get, lookup, upsert, a
 # document's pages); metadata columns get one too, for filters. Without them each `id IN (...)`
 # or filtered search scans the column over the whole table (60 ms per query at 1M records).
@@ -96,6 +101,7 @@ def _schema(dim: int) -> pa.Schema:
             pa.field("ocr_text", pa.string()),
             pa.field("caption", pa.string()),
             pa.field(TEXT_COLUMN, pa.string()),
+            pa.field(VISUAL_COLUMN, pa.string()),
             pa.field("pdq", pa.string()),
             pa.field("pdq_quality", pa.int32()),
             pa.field("thumbnail", pa.binary()),
@@ -253,6 +259,8 @@ class LanceStore:
             )
         if self._text_column_outdated():
             self._upgrade_text_column()
+        if VISUAL_COLUMN not in self._table.schema.names:
+            self._add_visual_column()
 
     def _open_or_create(self, name: str, dim: int) -> lancedb.table.Table:
         try:
@@ -294,6 +302,33 @@ class LanceStore:
                     self._table.drop_columns(old)
             except (OSError, ValueError, RuntimeError) as error:
                 raise StoreError(f"upgrading the keyword-search column of {self.directory} failed: {error}") from error
+
+    @_retrying_conflicts
+    def _add_visual_column(self) -> None:
+        """Give a store made before visual words their column, empty: optimize() fills it (a few ms a record is
+        too slow for opening a large store), and until then its records are found by text and vectors only."""
+        with self._write_lock:
+            self._table.checkout_latest()
+            if VISUAL_COLUMN not in self._table.schema.names:
+                self._table.add_columns({VISUAL_COLUMN: "CAST(NULL AS STRING)"})
+
+    def _fill_visual_column(self) -> None:
+        """Visual words for the records that have none yet (a store made before them), a batch per commit."""
+        while True:
+            rows = (
+                self._table.search()
+                .where(f"{VISUAL_COLUMN} IS NULL")
+                .select(["id", "thumbnail"])
+                .limit(VISUAL_BATCH)
+                .to_arrow()
+                .to_pylist()
+            )
+            if not rows:
+                return
+            log.info("indexing the look of %d records of %s", len(rows), self.directory)
+            words = [visual_words(row["thumbnail"] or b"") for row in rows]
+            update = pa.table({"id": [row["id"] for row in rows], VISUAL_COLUMN: pa.array(words, pa.string())})
+            self._table.merge_insert("id").when_matched_update_all().execute(update)
 
     def _fill_text_column(self) -> None:
         missing = self._table.search().where(f"{TEXT_COLUMN} IS NULL").select(["id"]).limit(None).to_arrow()
@@ -370,10 +405,14 @@ class LanceStore:
     @_failures_named
     @_retrying_conflicts
     def optimize(self) -> None:
-        """Create missing indexes and fold new rows into existing ones."""
+        """Fill visual words a store made before them lacks, create missing indexes, fold new rows into them."""
+        with self._write_lock:
+            self._table.checkout_latest()
+            self._fill_visual_column()
         indexed = self._indexed_columns()
-        if TEXT_COLUMN not in indexed:
-            self._table.create_index(TEXT_COLUMN, config=FTS(with_position=False))
+        for column in (TEXT_COLUMN, VISUAL_COLUMN):
+            if column not in indexed:
+                self._table.create_index(column, config=FTS(with_position=False))
         for column in (*SCALAR_INDEXES, *self._meta_fields()):
             if column not in indexed:
                 self._table.create_index(column, config=BTree())
@@ -472,6 +511,18 @@ class LanceStore:
             return []
         # lancedb's MatchQuery gives its options defaults in __init__, which the pydantic plugin cannot see.
         match = MatchQuery(terms, TEXT_COLUMN)  # type: ignore[call-arg]
+        search = self._table.search(match, query_type="fts").select(["id", "_score"])
+        if where:
+            search = search.where(self._sql(where), prefilter=True)
+        rows = search.with_row_id(True).limit(limit).to_arrow().to_pylist()
+        self._addresses.remember(rows)
+        return [(row["id"], float(row["_score"])) for row in rows]
+
+    @_failures_named
+    def visual_search(self, words: str, *, limit: int, where: str | None = None) -> list[tuple[str, float]]:
+        if not words.strip() or self.count() == 0:
+            return []
+        match = MatchQuery(words, VISUAL_COLUMN)  # type: ignore[call-arg]  # see keyword_search
         search = self._table.search(match, query_type="fts").select(["id", "_score"])
         if where:
             search = search.where(self._sql(where), prefilter=True)
@@ -613,6 +664,7 @@ class LanceStore:
             vector=None if record.vector is None else self._checked_vector(record).tolist(),
         )
         row[TEXT_COLUMN] = self._terms(record.ocr_text, record.caption, record.uri, record.metadata)
+        row[VISUAL_COLUMN] = visual_words(record.thumbnail)
         for key, value in record.metadata.items():
             row[META_PREFIX + key] = value
         return row

@@ -46,6 +46,7 @@ from pipeline.errors import BadInput, StoreError
 from pipeline.records import AssetRecord, Hit, Scores, SourceKind, Vector
 from pipeline.store.analyzer import label_text, search_tokens
 from pipeline.store.base import Fusion, StoredAsset, StoreStats, check_column, top_values
+from pipeline.store.visual_words import visual_words
 from pipeline.store.weaviate_filters import numeric_value, parse_weaviate_filter
 from pipeline.store.weaviate_schema import CollectionSpec, PropertySpec, create_arguments, load_spec
 from pipeline.store.weaviate_scores import (
@@ -61,6 +62,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_GRPC_PORT = 50051
 LABELS = "label_tokens"  # analysed metadata values and file name, searched with the text
+VISUAL_WORDS = "visual_words"  # the thumbnail's ORB words (visual_words.py), searched by image queries alone
 MIN_SERVER_VERSION = (1, 33, 0)  # Not and ContainsNone filters
 LOOKUP_BATCH = 500
 FETCH_LIMIT = 4 * LOOKUP_BATCH  # several objects may share a uri until the stale ones are deleted
@@ -509,6 +511,22 @@ class WeaviateStore:
         )
         return [(str(obj.uuid), float(obj.metadata.score or 0.0)) for obj in response.objects]
 
+    def visual_search(self, words: str, *, limit: int, where: str | None = None) -> list[tuple[str, float]]:
+        if not words.strip():
+            return []
+        filters = self._filters(where)
+        response = self._query(
+            lambda: self._collection.query.bm25(
+                query=words,
+                query_properties=[VISUAL_WORDS],
+                limit=limit,
+                filters=filters,
+                return_metadata=MetadataQuery(score=True),
+                return_properties=[],
+            )
+        )
+        return [(str(obj.uuid), float(obj.metadata.score or 0.0)) for obj in response.objects]
+
     def keyword_count(self, text: str, *, where: str | None = None) -> int | None:
         """None: Weaviate's BM25 answers a limited number of objects and aggregates do not take a BM25 query."""
         return None
@@ -735,7 +753,7 @@ class WeaviateStore:
 
     def _record_properties(self, columns: Sequence[str]) -> list[str]:
         # Blob properties (the thumbnail) only come back when named; the analysed copies are not needed.
-        internal = {"has_vector", "has_caption", *self.spec.boosts}
+        internal = {"has_vector", "has_caption", VISUAL_WORDS, *self.spec.boosts}
         builtin = [prop.name for prop in self.spec.properties if prop.name not in internal]
         return builtin + self._meta_names(columns)
 
@@ -771,6 +789,7 @@ class WeaviateStore:
             "ocr_tokens": search_tokens(record.ocr_text),
             "caption_tokens": search_tokens(record.caption),
             LABELS: label_text(record.uri, record.metadata),
+            VISUAL_WORDS: visual_words(record.thumbnail),
             "pdq": record.pdq,
             "pdq_quality": record.pdq_quality,
             "thumbnail": base64.b64encode(record.thumbnail).decode("ascii") if record.thumbnail else None,

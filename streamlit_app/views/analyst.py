@@ -372,11 +372,22 @@ def results(searcher: Searcher, query: dict, columns: list[str]) -> None:
             table = pd.DataFrame(hit_rows(hits))
             metadata = [column for column in table.columns if column not in BASE_COLUMNS]
             located = [column for column in ("page", "window") if table[column].notna().any()]
+            visual = ["visual_pairs"] if table["visual_pairs"].notna().any() else []
             st.dataframe(
                 table,
                 hide_index=True,
                 key="analyst_table",
-                column_order=["rank", "label", *located, *SCORE_COLUMNS, *metadata, "caption", "uri", "id"],
+                column_order=[
+                    "rank",
+                    "label",
+                    *located,
+                    *SCORE_COLUMNS,
+                    *visual,
+                    *metadata,
+                    "caption",
+                    "uri",
+                    "id",
+                ],
                 column_config={"label": "hit"},
             )
 

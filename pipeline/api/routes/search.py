@@ -75,7 +75,7 @@ class TicketCandidate(BaseModel):
     hit: HitShape
 
     @classmethod
-    def of(cls, match: TicketMatch) -> TicketCandidate:
+    def of(cls, match: TicketMatch, query_text: str) -> TicketCandidate:
         evidence = match.evidence
         return cls(
             ticket_id=match.ticket_id,
@@ -85,7 +85,7 @@ class TicketCandidate(BaseModel):
             evidence=Evidence(
                 codes=evidence.codes, shared_terms=evidence.shared_terms, conflicting_code=evidence.conflicting_code
             ),
-            hit=HitShape.of_hit(match.hit),
+            hit=HitShape.of_hit(match.hit, query_text),
         )
 
 
@@ -159,7 +159,7 @@ def _search(ctx: ApiContext, user: User, request: SearchRequest, image: ImageByt
     )
     return SearchResponse(
         mode=services.models.mode,
-        hits=[HitShape.of_hit(hit) for hit in result.hits],
+        hits=[HitShape.of_hit(hit, result.keyword_text) for hit in result.hits],
         total=result.total,
         order=result.order,
         notices=result.notices,
@@ -213,8 +213,8 @@ def _lookup(ctx: ApiContext, user: User, request: LookupRequest, image: ImageByt
         via="api",
     )
     return LookupResponse(
-        ticket=TicketCandidate.of(found.best) if found.best else None,
-        candidates=[TicketCandidate.of(match) for match in found.matches],
+        ticket=TicketCandidate.of(found.best, found.query_text) if found.best else None,
+        candidates=[TicketCandidate.of(match, found.query_text) for match in found.matches],
         ocr_text=found.ocr_text,
         query_codes=found.query_codes,
         rule=found.rule,

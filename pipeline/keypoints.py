@@ -1,5 +1,8 @@
 """Crop-tolerant near-duplicate check: ORB keypoints matched to each reference and verified geometrically.
 
+Used by moderation (an upload against known-bad references) and by search (an image query against the
+candidates pipeline/store/visual_words.py finds).
+
 PDQ hashes the whole frame, so cutting 5% off each side of a sample image moves its hash
 50-130 bits, far past the threshold of 31; a large caption over the picture often does too.
 Keypoints survive both: an upload matches a reference when enough of its ORB features pair
