@@ -110,11 +110,12 @@ class Settings(BaseSettings):
     rerank_budget_s: float = Field(20.0, gt=0, description="time allowed for reranking one query")
     min_relevance: float | None = Field(None, ge=0.0, le=1.0, description="drop reranked hits below this probability")
     visual_weight: float = Field(
-        1.0,
+        1.5,
         ge=0.0,
         le=10.0,
         description="weight of 'looks the same' (verified keypoint matches) in an image query's fusion, beside "
-        "keywords and vectors (1 - alpha and alpha); 0 = off",
+        "keywords and vectors (1 - alpha and alpha, 1 together); above 1, the picture itself comes before pictures "
+        "that only read or look alike; 0 = off",
     )
 
     # images

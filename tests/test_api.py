@@ -130,6 +130,9 @@ def test_image_search_as_a_file_part_and_as_base64_answers_the_hits_of_search_js
     assert as_base64.json()["hits"] == expected
     assert expected[0]["metadata"]["ticket_id"] == "SUP-1042"
     assert "PF-4021" in as_file.json()["ocr_text"]
+    # The customer's screen was rendered again at another size and cropped, and still looks the same.
+    pairs = expected[0]["scores"]["visual_pairs"]
+    assert pairs >= 20 and f"looks the same: {pairs} matching keypoints" in expected[0]["reasons"]
 
 
 @pytest.mark.parametrize("screen", SCREENS, ids=[path.stem for path in SCREENS])

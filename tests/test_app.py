@@ -297,6 +297,20 @@ def test_charts_count_every_match_not_only_those_shown(open_page, collection):
     assert len(query["hits"]) == 1 and len(query["chart_hits"]) == query["total"] > 1
 
 
+def test_an_image_search_says_which_hit_looks_the_same(open_page, collection):
+    app = open_page(collection, "views/analyst.py")
+    upload(app, "analyst_image", "SUP-1042.jpg", (QUERY_SCREENS / "SUP-1042.jpg").read_bytes(), "image/jpeg")
+    app = click(app, "Search")
+    assert not app.exception and not app.error
+    first = hits_of(app)[0]
+    pairs = first.scores.visual_pairs
+    assert first.record.metadata["ticket_id"] == "SUP-1042" and pairs is not None
+    assert any(
+        line.startswith("Why:") and f"looks the same: {pairs} matching keypoints" in line
+        for line in texts(app).splitlines()
+    )
+
+
 def test_broken_image_upload_is_a_clear_error(open_page, collection):
     app = open_page(collection, "views/analyst.py")
     upload(app, "analyst_image", "broken.png", TRUNCATED_PNG)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "samples" / "manifest.jsonl"
@@ -67,6 +68,20 @@ def test_reingest_reports_everything_unchanged(ingested):
     result = run(data_dir, "ingest", "--manifest", str(MANIFEST))
     assert result.returncode == 0
     assert f"added 0, updated 0, unchanged {len(manifest_rows())}, failed 0" in result.stdout
+
+
+def test_a_crop_of_a_photo_without_text_is_found_by_how_it_looks_and_says_so(ingested, tmp_path):
+    data_dir, _ = ingested
+    photo = Image.open(ROOT / "samples" / "images" / "photo_cat_chelsea.jpg")
+    photo.crop((photo.width // 6, photo.height // 8, photo.width, photo.height)).save(tmp_path / "crop.jpg")
+    printed = run(data_dir, "search", "--image", str(tmp_path / "crop.jpg"), "--limit", "3")
+    as_json = run(data_dir, "search", "--image", str(tmp_path / "crop.jpg"), "--limit", "3", "--json")
+    assert printed.returncode == 0 and as_json.returncode == 0, printed.stderr + as_json.stderr
+    first = json.loads(as_json.stdout)[0]
+    pairs = first["scores"]["visual_pairs"]
+    reason = f"looks the same: {pairs} matching keypoints"
+    assert first["uri"].endswith("photo_cat_chelsea.jpg") and first["reasons"] == [reason]
+    assert "1. photo_cat_chelsea.jpg" in printed.stdout and f"why: {reason}" in printed.stdout
 
 
 @pytest.mark.parametrize("screen", QUERY_SCREENS, ids=[path.stem for path in QUERY_SCREENS])
