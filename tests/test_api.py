@@ -145,6 +145,9 @@ def test_lookup_of_a_customer_screenshot_answers_its_ticket(api: Api, screen: Pa
     assert body["ticket"]["ticket_id"] == screen.stem and body["ticket"]["confident"]
     assert body["ticket"]["resolution"] and body["ticket"]["reason"]
     assert all(candidate["ticket_id"] for candidate in body["candidates"])  # the receipt is no ticket
+    # The screen was rendered again and cropped: it still looks the same, and the evidence says by how much.
+    pairs = body["ticket"]["evidence"]["looks_same"]
+    assert pairs >= 20 and f"looks the same: {pairs} matching keypoints" in body["ticket"]["reason"]
 
 
 def test_lookup_of_a_receipt_has_no_confident_ticket(api: Api) -> None:

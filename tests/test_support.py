@@ -17,7 +17,17 @@ from pipeline.config import Settings
 from pipeline.ingest.ingestor import Outcome
 from pipeline.ingest.sources import read_manifest
 from pipeline.models import Query, RerankDocument
-from pipeline.search.lookup import error_codes, keyword_evidence, lookup_tickets, relevance_threshold, rerank_rule
+from pipeline.records import Hit, Scores
+from pipeline.search.highlight import terms
+from pipeline.search.lookup import (
+    MIN_SHARED_FRACTION,
+    error_codes,
+    judge,
+    keyword_evidence,
+    lookup_tickets,
+    relevance_threshold,
+    rerank_rule,
+)
 from pipeline.search.rerank import RerankStage
 from pipeline.search.searcher import Searcher
 from pipeline.services import build_services
@@ -91,32 +101,81 @@ def test_error_codes_even_when_ocr_glued_them_to_words():
 
 def test_same_error_code_is_confident_even_with_few_shared_words():
     evidence = keyword_evidence("ErrorPF-4021 something else entirely", ticket("t", CARD_TEXT, "SUP-1", "PF-4021"))
-    assert evidence.codes == ["PF-4021"] and evidence.confident
+    assert evidence.codes == ["PF-4021"] and evidence.confident()
 
 
 def test_the_recorded_code_wins_over_codes_in_the_ticket_text():
     lookalike = ticket("t", LOOKALIKE_TEXT, "SUP-2", "PF-4090")
     evidence = keyword_evidence("Shipped: Order #LC-20931 arrives tomorrow morning", lookalike)  # an order number
-    assert evidence.codes == [] and not evidence.confident
+    assert evidence.codes == [] and not evidence.confident()
     unrecorded = ticket("t", LOOKALIKE_TEXT, "SUP-2")
     assert keyword_evidence("Order #LC-20931 payment", unrecorded).codes == ["LC-20931"]
 
 
 def test_half_of_the_words_is_confident():
     evidence = keyword_evidence("Payment failed card declined by the bank today", ticket("t", CARD_TEXT, "SUP-1"))
-    assert evidence.fraction >= 0.5 and evidence.confident
+    assert evidence.fraction >= 0.5 and evidence.confident()
     assert evidence.shared_terms[:2] == ["declined", "payment"]  # longer words first
 
 
 def test_few_shared_words_are_not_confident():
-    assert not keyword_evidence("card", ticket("t", CARD_TEXT, "SUP-1")).confident  # 1 of 1, fewer than 3
-    assert not keyword_evidence("card declined snow rain wind sun moon", ticket("t", CARD_TEXT, "SUP-1")).confident
+    assert not keyword_evidence("card", ticket("t", CARD_TEXT, "SUP-1")).confident()  # 1 of 1, fewer than 3
+    assert not keyword_evidence("card declined snow rain wind sun moon", ticket("t", CARD_TEXT, "SUP-1")).confident()
 
 
 def test_another_code_of_the_same_family_blocks_the_word_rule():
     screenshot = "PayFlow Checkout Payment failed Error PF-4021 Your card was declined. Order"
     evidence = keyword_evidence(screenshot, ticket("t", LOOKALIKE_TEXT, "SUP-2", "PF-4090"))
-    assert evidence.fraction >= 0.5 and evidence.conflicting_code == "PF-4090" and not evidence.confident
+    assert evidence.fraction >= 0.5 and evidence.conflicting_code == "PF-4090" and not evidence.confident()
+
+
+def test_words_cut_at_the_crop_edge_or_glued_by_ocr_count_as_shared():
+    stored = ticket("t", "Change the Threshold, Settings and Notifications of your account, and from center", "SUP-7")
+    screenshot = "eshold ettings otifications ccount andfromcenter"  # a tight crop, and OCR's glue
+    evidence = keyword_evidence(screenshot, stored)
+    assert {"eshold", "ettings", "otifications", "ccount", "andfromcenter"} <= set(evidence.shared_terms)
+    assert evidence.fraction >= MIN_SHARED_FRACTION and evidence.confident()
+    whole_words = terms(screenshot) & terms(stored.ocr_text)  # what counted before: not half of them
+    assert len(whole_words) / evidence.query_terms < MIN_SHARED_FRACTION
+    assert keyword_evidence("han", stored).shared_terms == []  # 3 letters: too short to tell a piece from chance
+
+
+def test_a_screenshot_showing_another_error_code_is_not_that_ticket():
+    inbox = "Inkwell Mail Inbox Sent Drafts Archive Quarterly report Team lunch Invoice March"
+    attachment = ticket("t", f"{inbox} Error MX-552: The attachment is larger than 25 MB.", "SUP-8", "MX-552")
+    other_error = f"{inbox} IMAP-550: The mailbox does not exist on the server."
+    evidence = keyword_evidence(other_error, attachment)
+    assert evidence.fraction >= 0.5  # the app's own words: more than half of the screen
+    assert evidence.conflicting_code == "MX-552" and not evidence.confident()
+
+
+def hits_of(*records_and_pairs: tuple) -> list[Hit]:
+    return [Hit(record=record, scores=Scores(fused=1.0, visual_pairs=pairs)) for record, pairs in records_and_pairs]
+
+
+def test_the_best_ticket_must_stand_clearly_above_the_next():
+    quota = ticket("q", "SkyVault Sync paused storage is full upgrade your plan or manage files", "SUP-5")
+    trash = ticket("t", "SkyVault Sync paused storage is full empty the trash or manage files", "SUP-6")
+    screenshot = "SkyVault Sync paused storage is full manage files"
+
+    too_close = judge(hits_of((quota, None), (trash, None)), screenshot, rule="keyword", min_probability=0.5)
+
+    assert [match.confident for match in too_close] == [False, False]
+    assert "too close to tell" in too_close[0].reason
+    # Looking the same breaks the tie: only the first ticket's image agrees with the screenshot.
+    looks = judge(hits_of((quota, 140), (trash, 30)), screenshot, rule="keyword", min_probability=0.5)
+    assert [match.confident for match in looks] == [True, False]
+    assert "looks the same: 140 matching keypoints" in looks[0].reason
+    # But it never makes a ticket confident on its own: too few of the words are shared.
+    alone = judge(
+        hits_of(
+            (quota, 300),
+        ),
+        "Weekly newsletter coffee beans",
+        rule="keyword",
+        min_probability=0.5,
+    )
+    assert not alone[0].confident
 
 
 def test_lookup_finds_the_ticket_and_leaves_out_non_tickets(store):

@@ -11,11 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pipeline.store.analyzer import search_tokens
+from pipeline.store.analyzer import CJK, search_tokens
 
 MIN_TERM_CHARS = 2
 _TERM = re.compile(r"[^\W_]+")
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z0-9]+")
 _LETTERS = re.compile(r"[A-Za-z]+")
 _JOINER = re.compile(r"[-_]")
@@ -97,7 +96,7 @@ def chart_text(text: str) -> str:
 
 def _spans(text: str, wanted: set[str]) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
-    for term in (term for term in wanted if _CJK.search(term)):
+    for term in (term for term in wanted if CJK.search(term)):
         spans.extend(found.span() for found in re.finditer(re.escape(term), text, re.IGNORECASE))
     for word in _LATIN_WORD.finditer(text):
         if word.group().lower() in wanted:

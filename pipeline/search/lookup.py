@@ -1,16 +1,28 @@
 """Screenshot lookup for support agents: the past tickets that show the customer's problem, and how sure we are.
 
 Search ranks every ticket, so the top hit is not necessarily a match. A ticket counts as a
-confident match only when it passes an absolute test:
+confident match only when it passes a test:
 - with a reranker: its relevance probability is at least the threshold (VLSEARCH_MIN_RELEVANCE,
   0.5 when unset);
 - without one, the keyword rule (KEYWORD_RULE below, shown to agents in the page).
 Only assets with a non-empty `ticket_id` are tickets.
+
+Why the keyword rule is what it is (measured by bench/lookup_confidence.py on held-out screens, docs/benchmarks.md):
+- A crop cuts words at its edges ("eshold") and OCR glues words ("andfromcenter"); both count as shared when they
+  are part of the ticket's text, so a crop is not penalised for what the customer's scissors did.
+- Screens of one app share most of their words (menus, labels), so a screen with another error can share more
+  than half of them with a stored ticket. What tells two such screens apart is the error: a screenshot that
+  shows an error code, none of them the ticket's, is another error; and the best ticket must stand clearly above
+  the next one, or the words cannot tell which ticket it is.
+- Looking the same (pipeline/search/visual.py) only breaks that tie: screens of one app with another error
+  message reach as many matching keypoints (50-117 on the held-out set) as the same screen rendered again
+  (40-170), so it never makes a ticket confident on its own.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from PIL import Image
@@ -18,12 +30,19 @@ from PIL import Image
 from pipeline.records import AssetRecord, Hit
 from pipeline.search.highlight import terms
 from pipeline.search.searcher import Searcher
+from pipeline.store.analyzer import CJK
 
 TICKET_COLUMN = "ticket_id"
 TICKETS_ONLY = f"{TICKET_COLUMN} IS NOT NULL AND {TICKET_COLUMN} != ''"
 DEFAULT_MIN_PROBABILITY = 0.5
 MIN_SHARED_FRACTION = 0.5
 MIN_SHARED_TERMS = 3
+# How far the best ticket's share of the words must stand above the next ticket's.
+MIN_MARGIN = 0.1
+# A word cut at the crop's edge or glued by OCR counts when the ticket's text holds it (spaces ignored); shorter
+# pieces would be found in almost any text.
+MIN_PIECE_CHARS = 4
+MIN_CJK_PIECE_CHARS = 2
 # Letters, an optional dash or underscore, more letters, digits: PF-4021, E-SYNC-507, ERR_TIMEOUT_408.
 # Not preceded by a capital or digit, so OCR that glued "Error" to the code ("ErrorPF-4021") still reads it.
 ERROR_CODE = re.compile(r"(?<![A-Z0-9])[A-Z]{1,6}[-_]?[A-Z]*[-_]?\d{3,}")
@@ -34,8 +53,10 @@ KEYWORD_RULE = (
     "code in its screenshot's text when that field is empty); or\n"
     f"2. **same words**: at least {MIN_SHARED_FRACTION:.0%} (and at least {MIN_SHARED_TERMS}) of the distinct words "
     "of the screenshot and the note (2+ characters, Chinese split into words, case ignored) occur in the ticket's "
-    "screenshot text, and the screenshot does not show another code of the ticket's code family "
-    "(`PF-4021` against the ticket's `PF-4090`: same app, different error)."
+    f"screenshot text (a word cut at the screenshot's edge or glued to the next one by OCR counts when it is part "
+    f"of the ticket's text, {MIN_PIECE_CHARS}+ letters); the ticket shares at least {MIN_MARGIN:.0%} more of the "
+    "words than the next ticket, or it alone looks the same as the screenshot (matching keypoints); and the "
+    "screenshot shows no error code, or the ticket's (`PF-4077` against the ticket's `PF-4021`: another error)."
 )
 
 RERANK_RULE = (
@@ -62,16 +83,26 @@ class Evidence:
     shared_terms: list[str]  # most informative first
     query_terms: int
     conflicting_code: str | None = None
+    looks_same: int | None = None  # keypoints agreeing with the screenshot (Scores.visual_pairs)
 
     @property
     def fraction(self) -> float:
         return len(self.shared_terms) / self.query_terms if self.query_terms else 0.0
 
     @property
-    def confident(self) -> bool:
-        """The keyword rule (KEYWORD_RULE)."""
-        same_words = self.fraction >= MIN_SHARED_FRACTION and len(self.shared_terms) >= MIN_SHARED_TERMS
-        return bool(self.codes) or (same_words and self.conflicting_code is None)
+    def same_words(self) -> bool:
+        """Enough of the words, and no other error code on the screenshot: the absolute half of rule 2."""
+        enough = self.fraction >= MIN_SHARED_FRACTION and len(self.shared_terms) >= MIN_SHARED_TERMS
+        return enough and self.conflicting_code is None
+
+    def confident(self, rival: Evidence | None = None) -> bool:
+        """The keyword rule (KEYWORD_RULE), against the best other ticket's evidence (`rival`)."""
+        return bool(self.codes) or (self.same_words and self.stands_above(rival))
+
+    def stands_above(self, rival: Evidence | None) -> bool:
+        if rival is None or self.fraction >= rival.fraction + MIN_MARGIN:
+            return True
+        return self.looks_same is not None and (rival.looks_same or 0) * 2 <= self.looks_same
 
 
 @dataclass(frozen=True)
@@ -114,23 +145,37 @@ def error_codes(text: str) -> list[str]:
     return list(dict.fromkeys(ERROR_CODE.findall(text)))
 
 
-def keyword_evidence(query_text: str, ticket: AssetRecord) -> Evidence:
-    """Shared error codes and words between the screenshot's text (and note) and one ticket."""
+def keyword_evidence(query_text: str, ticket: AssetRecord, looks_same: int | None = None) -> Evidence:
+    """Shared error codes and words between the screenshot's text (and note) and one ticket; `looks_same`: the
+    keypoints the screenshot and the ticket's image agree on, if search found it looks the same."""
     recorded = ticket.metadata.get("error_code", "").strip()
     ticket_codes = {_normal(code): code for code in ([recorded] if recorded else error_codes(ticket.ocr_text))}
     query_codes = error_codes(query_text)
     shared_codes = [code for code in query_codes if _normal(code) in ticket_codes]
     conflicting = None
-    if not shared_codes:
+    if query_codes and not shared_codes and ticket_codes:
+        # The screenshot shows an error, and it is not this ticket's: name the ticket's code of the same family.
         families = {_family(code) for code in query_codes}
-        conflicting = next((code for key, code in sorted(ticket_codes.items()) if _family(key) in families), None)
+        same_family = [code for key, code in sorted(ticket_codes.items()) if _family(key) in families]
+        conflicting = (same_family or sorted(ticket_codes.values()))[0]
     wanted = terms(query_text)
+    stored = terms(ticket.ocr_text)
+    compact = re.sub(r"\s+", "", ticket.ocr_text.lower())
     return Evidence(
         codes=shared_codes,
-        shared_terms=sorted(wanted & terms(ticket.ocr_text), key=_informative_first),
+        shared_terms=sorted(
+            (term for term in wanted if term in stored or _piece_of(term, compact)), key=_informative_first
+        ),
         query_terms=len(wanted),
         conflicting_code=conflicting,
+        looks_same=looks_same,
     )
+
+
+def _piece_of(term: str, compact_text: str) -> bool:
+    """A word cut at an edge or glued by OCR: long enough not to match by chance, and inside the text."""
+    shortest = MIN_CJK_PIECE_CHARS if CJK.search(term) else MIN_PIECE_CHARS
+    return len(term) >= shortest and term in compact_text
 
 
 def lookup_tickets(
@@ -158,7 +203,7 @@ def lookup_tickets(
         text=note.strip() or None, image=image, alpha=alpha, limit=limit, where=TICKETS_ONLY, rerank=rerank
     )
     rule = "rerank" if result.reranked else "keyword"
-    matches = [_judge(hit, result.keyword_text, rule, min_probability) for hit in result.hits]
+    matches = judge(result.hits, result.keyword_text, rule=rule, min_probability=min_probability)
     return Lookup(
         ocr_text=result.ocr_text,
         query_text=result.keyword_text,
@@ -170,8 +215,22 @@ def lookup_tickets(
     )
 
 
-def _judge(hit: Hit, query_text: str, rule: str, min_probability: float) -> TicketMatch:
-    evidence = keyword_evidence(query_text, hit.record)
+def judge(hits: Sequence[Hit], query_text: str, *, rule: str, min_probability: float) -> list[TicketMatch]:
+    """Each candidate ticket judged by `rule` ("rerank" or "keyword"), each against the others."""
+    evidence = [keyword_evidence(query_text, hit.record, hit.scores.visual_pairs) for hit in hits]
+    return [
+        _judge(hit, found, _rival(evidence, index), rule, min_probability)
+        for index, (hit, found) in enumerate(zip(hits, evidence))
+    ]
+
+
+def _rival(evidence: list[Evidence], index: int) -> Evidence | None:
+    """The other candidate that shares the most words: the one this ticket must stand above."""
+    others = [found for position, found in enumerate(evidence) if position != index]
+    return max(others, key=lambda found: found.fraction, default=None)
+
+
+def _judge(hit: Hit, evidence: Evidence, rival: Evidence | None, rule: str, min_probability: float) -> TicketMatch:
     if rule == "rerank":
         probability = hit.scores.rerank
         if probability is None:
@@ -179,19 +238,22 @@ def _judge(hit: Hit, query_text: str, rule: str, min_probability: float) -> Tick
         verdict = "≥" if probability >= min_probability else "<"
         reason = f"reranker relevance {probability:.2f} {verdict} threshold {min_probability:.2f}"
         return TicketMatch(hit, evidence, probability >= min_probability, reason)
-    return TicketMatch(hit, evidence, evidence.confident, _keyword_reason(evidence))
+    return TicketMatch(hit, evidence, evidence.confident(rival), _keyword_reason(evidence, rival))
 
 
-def _keyword_reason(evidence: Evidence) -> str:
+def _keyword_reason(evidence: Evidence, rival: Evidence | None) -> str:
     words = (
         f"{len(evidence.shared_terms)} of the screenshot's {evidence.query_terms} words "
         f"({evidence.fraction:.0%}) are in the ticket"
     )
+    looks = "" if evidence.looks_same is None else f"; looks the same: {evidence.looks_same} matching keypoints"
     if evidence.codes:
-        return f"same error code {', '.join(evidence.codes)}; {words}"
+        return f"same error code {', '.join(evidence.codes)}; {words}{looks}"
     if evidence.conflicting_code:
-        return f"the ticket's error code is {evidence.conflicting_code}, not the one on the screenshot; {words}"
-    return words
+        return f"the ticket's error code is {evidence.conflicting_code}, not the one on the screenshot; {words}{looks}"
+    if evidence.same_words and not evidence.stands_above(rival) and rival is not None:
+        return f"{words}, but another ticket has {rival.fraction:.0%} of them: too close to tell{looks}"
+    return f"{words}{looks}"
 
 
 def _informative_first(term: str) -> tuple[bool, int, str]:

@@ -14,7 +14,8 @@ import re
 
 import jieba
 
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+from pipeline.store.analyzer import CJK
+
 _EDGE_PUNCTUATION = re.compile(r"^\W+|\W+$")
 
 # Question words, polite requests, pronouns and function words: what a question adds to its topic.
@@ -36,7 +37,7 @@ FILLER_ZH = frozenset(
 
 def content_words(text: str) -> str:
     """`text` without its filler words (English and Chinese); the text itself when nothing else is left."""
-    if _CJK.search(text):
+    if CJK.search(text):
         words = [word for word in jieba.lcut(text) if word.strip()]
         kept = [word for word in words if word not in FILLER_ZH and _plain(word) not in FILLER_EN]
     else:

@@ -21,7 +21,7 @@ import wordninja
 
 jieba.setLogLevel(logging.WARNING)
 
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _WORD = re.compile(r"\w", re.UNICODE)
 _LATIN_RUN = re.compile(r"[A-Za-z]{6,}")
 
@@ -30,7 +30,7 @@ def search_tokens(text: str) -> str:
     """Space-separated search terms for ``text``."""
     if not text:
         return text
-    if _CJK.search(text):
+    if CJK.search(text):
         words = (word.strip() for word in jieba.cut_for_search(text))
         text = " ".join(word for word in words if word and _WORD.search(word))
     joined_parts = [part for run in _LATIN_RUN.findall(text) for part in _split_joined(run)]

@@ -64,6 +64,7 @@ class Evidence(BaseModel):
     codes: list[str]
     shared_terms: list[str]
     conflicting_code: str | None
+    looks_same: int | None = Field(description="keypoints the screenshot and the ticket's image agree on, if any")
 
 
 class TicketCandidate(BaseModel):
@@ -83,7 +84,10 @@ class TicketCandidate(BaseModel):
             confident=match.confident,
             reason=match.reason,
             evidence=Evidence(
-                codes=evidence.codes, shared_terms=evidence.shared_terms, conflicting_code=evidence.conflicting_code
+                codes=evidence.codes,
+                shared_terms=evidence.shared_terms,
+                conflicting_code=evidence.conflicting_code,
+                looks_same=evidence.looks_same,
             ),
             hit=HitShape.of_hit(match.hit, query_text),
         )
