@@ -14,8 +14,8 @@ from PIL import Image
 
 from pipeline.images import thumbnail_jpeg
 from pipeline.keypoints import features
-from pipeline.store.analyzer import search_tokens
-from pipeline.store.lance_engine import TEXT_COLUMN, VISUAL_COLUMN, LanceStore
+from pipeline.store.analyzer import ANALYZER_VERSION, search_tokens
+from pipeline.store.lance_engine import ANALYZER_KEY, TEXT_COLUMN, VISUAL_COLUMN, LanceStore
 from pipeline.store.visual_words import words_of
 from tests.store_conformance import DIM, SAMPLE_IMAGES, StoreConformance, make_record, unit
 
@@ -279,3 +279,21 @@ def test_a_store_written_before_visual_words_gets_them_from_optimize(tmp_path):
     assert table.count_rows(f"{VISUAL_COLUMN} IS NULL") == 0
     assert [doc_id for doc_id, _ in store.visual_search(words, limit=2)] == [records[0].id]
     assert [record.ocr_text for record in store.get([r.id for r in records])] == ["", "TOTAL 12.50"]
+
+
+def test_terms_made_by_an_older_analyzer_are_made_again_on_open(tmp_path):
+    """Analyzer 1 did not split a word glued to a number; a store it filled finds "gnuplot" once reopened."""
+    record = make_record("manual", "Plot the curve with gnuplot5 and save it")
+    LanceStore(tmp_path, dim=DIM).upsert([record])
+    table = lancedb.connect(tmp_path).open_table("assets")
+    old_terms = pa.table({"id": [record.id], TEXT_COLUMN: ["Plot the curve with gnuplot5 and save it manual"]})
+    table.merge_insert("id").when_matched_update_all().execute(old_terms)
+    table.update_field_metadata({"path": TEXT_COLUMN, "metadata": {ANALYZER_KEY: None}})
+    assert "gnuplot " not in table.to_arrow().column(TEXT_COLUMN)[0].as_py()
+
+    store = LanceStore(tmp_path, dim=DIM)
+
+    assert [doc_id for doc_id, _ in store.keyword_search("gnuplot", limit=3)] == [record.id]
+    assert store.get([record.id])[0].ocr_text == record.ocr_text  # nothing else changed
+    table.checkout_latest()
+    assert table.schema.field(TEXT_COLUMN).metadata == {ANALYZER_KEY.encode(): ANALYZER_VERSION.encode()}

@@ -6,6 +6,12 @@ things OCR produces all the time:
   jieba and "登录" or "失败" find it.
 - RapidOCR often drops the spaces between English words ("Connectionfailed"); long letter
   runs are split with wordninja and the parts are added beside the original token.
+- It also glues a word to a number ("gnuplot5", "Error404"): the word (3+ letters) and the number
+  are added beside the original token.
+
+ANALYZER_VERSION names what search_tokens makes of a document. Stored keyword terms made by another
+version are made again (the Lance engine does it when it opens the store), so a change here reaches
+records ingested before it.
 """
 
 from __future__ import annotations
@@ -24,6 +30,10 @@ jieba.setLogLevel(logging.WARNING)
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _WORD = re.compile(r"\w", re.UNICODE)
 _LATIN_RUN = re.compile(r"[A-Za-z]{6,}")
+# A word glued to a number, either way round ("gnuplot5", "Error404"); "5G" or "NB1003" (2 letters) stay whole.
+_WORD_NUMBER = re.compile(r"\b(?:[A-Za-z]{3,}\d+|\d+[A-Za-z]{3,})\b")
+_RUN = re.compile(r"[A-Za-z]+|\d+")
+ANALYZER_VERSION = "2"  # 2: words glued to numbers are split
 
 
 def search_tokens(text: str) -> str:
@@ -34,6 +44,7 @@ def search_tokens(text: str) -> str:
         words = (word.strip() for word in jieba.cut_for_search(text))
         text = " ".join(word for word in words if word and _WORD.search(word))
     joined_parts = [part for run in _LATIN_RUN.findall(text) for part in _split_joined(run)]
+    joined_parts += [part for glued in _WORD_NUMBER.findall(text) for part in _RUN.findall(glued)]
     return f"{text} {' '.join(joined_parts)}" if joined_parts else text
 
 

@@ -34,7 +34,7 @@ from lancedb.query import MatchQuery
 from pipeline.errors import StoreError, VlsearchError
 from pipeline.private import PRIVATE_FILE_MODE, make_private_dir
 from pipeline.records import AssetRecord, Hit, SourceKind, Vector
-from pipeline.store.analyzer import analysed_text, label_text, search_tokens
+from pipeline.store.analyzer import ANALYZER_VERSION, analysed_text, label_text, search_tokens
 from pipeline.store.base import (
     FILTERABLE_FIELDS,
     MIN_CANDIDATES,
@@ -56,6 +56,7 @@ TEXT_COLUMN = "search_terms"
 # What older stores searched instead: ocr_text + caption in one column, and before that one column per field.
 OLD_TEXT_COLUMNS = ("text_tokens", "ocr_tokens", "caption_tokens")
 UPGRADE_BATCH = 2000
+ANALYZER_KEY = "vlsearch:analyzer"  # TEXT_COLUMN's field metadata: the analyzer version that made its terms
 # The visual words of each thumbnail (visual_words.py), searched by image queries for what looks the same.
 VISUAL_COLUMN = "visual_words"
 # Filling visual words reads thumbnails and runs ORB (about 3 ms a record), so it goes in smaller commits.
@@ -100,7 +101,7 @@ def _schema(dim: int) -> pa.Schema:
             pa.field("timestamp_s", pa.float64()),
             pa.field("ocr_text", pa.string()),
             pa.field("caption", pa.string()),
-            pa.field(TEXT_COLUMN, pa.string()),
+            pa.field(TEXT_COLUMN, pa.string(), metadata={ANALYZER_KEY: ANALYZER_VERSION}),
             pa.field(VISUAL_COLUMN, pa.string()),
             pa.field("pdq", pa.string()),
             pa.field("pdq_quality", pa.int32()),
@@ -272,7 +273,16 @@ class LanceStore:
 
     def _text_column_outdated(self) -> bool:
         names = set(self._table.schema.names)
-        return TEXT_COLUMN not in names or bool(names & set(OLD_TEXT_COLUMNS))
+        return TEXT_COLUMN not in names or bool(names & set(OLD_TEXT_COLUMNS)) or self._terms_outdated()
+
+    def _terms_outdated(self) -> bool:
+        """The stored terms were made by another analyzer version (analyzer.py): a store from before the version
+        was recorded has none."""
+        schema = self._table.schema
+        if TEXT_COLUMN not in schema.names:
+            return False
+        metadata = schema.field(TEXT_COLUMN).metadata or {}
+        return metadata.get(ANALYZER_KEY.encode()) != ANALYZER_VERSION.encode()
 
     @_retrying_conflicts
     def _upgrade_text_column(self) -> None:
@@ -281,17 +291,19 @@ class LanceStore:
         Runs under the write lock, so no upsert lands between reading a record and writing its terms.
         Only rows whose TEXT_COLUMN is still null are filled, so a run killed halfway (or a second
         process waiting on the lock) finishes the upgrade on the next open; the old columns go last,
-        so the data is never without an indexed keyword column.
+        so the data is never without an indexed keyword column. Terms made by another analyzer version are
+        all made again, and the version is recorded last, so a run killed halfway starts over.
         """
         with self._write_lock:
             self._table.checkout_latest()
             if not self._text_column_outdated():
                 return
             log.info("building the keyword column %s of %s", TEXT_COLUMN, self.directory)
+            # Every record's terms are made again (with its OCR text, caption and metadata): a few ms each.
             try:
                 if TEXT_COLUMN not in self._table.schema.names:
                     self._table.add_columns({TEXT_COLUMN: "CAST(NULL AS STRING)"})
-                self._fill_text_column()
+                self._fill_text_column(every_row=self._terms_outdated())
                 if self._table.count_rows() and TEXT_COLUMN not in self._indexed_columns():
                     self._table.create_index(TEXT_COLUMN, config=FTS(with_position=False))
                 for index in self._table.list_indices():
@@ -300,6 +312,7 @@ class LanceStore:
                 old = [name for name in OLD_TEXT_COLUMNS if name in self._table.schema.names]
                 if old:
                     self._table.drop_columns(old)
+                self._table.update_field_metadata({"path": TEXT_COLUMN, "metadata": {ANALYZER_KEY: ANALYZER_VERSION}})
             except (OSError, ValueError, RuntimeError) as error:
                 raise StoreError(f"upgrading the keyword-search column of {self.directory} failed: {error}") from error
 
@@ -330,9 +343,9 @@ class LanceStore:
             update = pa.table({"id": [row["id"] for row in rows], VISUAL_COLUMN: pa.array(words, pa.string())})
             self._table.merge_insert("id").when_matched_update_all().execute(update)
 
-    def _fill_text_column(self) -> None:
-        missing = self._table.search().where(f"{TEXT_COLUMN} IS NULL").select(["id"]).limit(None).to_arrow()
-        ids = missing.column("id").to_pylist()
+    def _fill_text_column(self, *, every_row: bool) -> None:
+        rows = self._table.search() if every_row else self._table.search().where(f"{TEXT_COLUMN} IS NULL")
+        ids = rows.select(["id"]).limit(None).to_arrow().column("id").to_pylist()
         columns = ["id", "uri", "ocr_text", "caption", *self._meta_fields()]
         for start in range(0, len(ids), UPGRADE_BATCH):
             chunk = ", ".join(_quote(doc_id) for doc_id in ids[start : start + UPGRADE_BATCH])
