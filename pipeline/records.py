@@ -62,6 +62,7 @@ class Scores:
     vector_distance: float | None = None
     rerank: float | None = None
     visual_pairs: int | None = None  # keypoints agreeing with the query image (pipeline/search/visual.py)
+    proximity: float | None = None  # how close together the hit holds the typed words (pipeline/search/proximity.py)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ class ScoresShape(Shape):
     vector_distance: float | None
     rerank: float | None
     visual_pairs: int | None
+    proximity: float | None
 
 
 class WindowShape(Shape):
@@ -99,6 +100,7 @@ class HitShape(AssetShape):
                 vector_distance=scores.vector_distance,
                 rerank=scores.rerank,
                 visual_pairs=scores.visual_pairs,
+                proximity=scores.proximity,
             ),
             reasons=why(hit, query_text),
             window=None

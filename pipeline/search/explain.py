@@ -43,6 +43,10 @@ def why(hit: Hit, query_text: str) -> list[str]:
     name = file_name(record.uri)
     if wanted & terms(name):
         reasons.append(f"file name {name}")
+    if hit.scores.proximity:
+        reasons.append(
+            "the query's words as a phrase" if hit.scores.proximity >= 1 else "the query's words close together"
+        )
     if hit.scores.visual_pairs is not None:
         reasons.append(f"looks the same: {hit.scores.visual_pairs} matching keypoints")
     distance = hit.scores.vector_distance

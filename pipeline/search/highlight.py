@@ -36,7 +36,12 @@ class Segment:
 
 def terms(text: str) -> set[str]:
     """Distinct lower-cased search terms of at least two characters, as the keyword index sees them."""
-    return {term for term in _TERM.findall(search_tokens(text).lower()) if len(term) >= MIN_TERM_CHARS}
+    return set(term_sequence(text))
+
+
+def term_sequence(text: str) -> list[str]:
+    """The same terms in the order they come (parts of glued words after the text), repeats kept."""
+    return [term for term in _TERM.findall(search_tokens(text).lower()) if len(term) >= MIN_TERM_CHARS]
 
 
 def matched_terms(text: str, query: str) -> list[str]:

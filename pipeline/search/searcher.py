@@ -17,6 +17,7 @@ from pipeline.models import Embedder, Query
 from pipeline.ocr import OcrEngine
 from pipeline.records import Hit
 from pipeline.search.planner import NO_QUERY, plan_query
+from pipeline.search.proximity import add_proximity
 from pipeline.search.rerank import RerankStage
 from pipeline.search.visual import add_visual, looks_same
 from pipeline.search.windows import group_video_hits
@@ -197,6 +198,8 @@ class Searcher:
         )
         if same is not None:
             hits = add_visual(hits, same.result(), weight=self.visual_weight, fusion=fusion)
+        if (text or "").strip():
+            hits = add_proximity(hits, text or "")
         result = SearchResult(
             hits=[],
             keyword_text=plan.keyword_text,
