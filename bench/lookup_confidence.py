@@ -101,7 +101,7 @@ def main() -> None:
         "| case | cases | confident and right | confident and wrong | not confident "
         "| enough words: whole words only | enough words: cut and glued count |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for kind, (total, right, wrong, unsure, whole, pieces) in table.items():
         print(f"| {kind} | {total} | {right} | {wrong} | {unsure} | {whole} | {pieces} |")
     for problem in problems:

@@ -114,7 +114,7 @@ def samples_table(directory: Path) -> None:
         "| query | queries | source first candidate | source among the candidates | source first after verifying "
         "| another picture verified |"
     )
-    print("|---|---|---|---|---|---|")
+    print("| --- | --- | --- | --- | --- | --- |")
     for kind, (queries, first, among, verified, other) in rows.items():
         print(f"| {kind} | {queries} | {first} | {among} | {verified} | {other} |")
 
@@ -194,7 +194,7 @@ def scale_table(directory: Path, size: int, queries: int, rebuild: bool) -> None
         f"(optimize: the FTS index of the words). Source first: {first} of {queries}.\n"
     )
     print("| step | p50 ms | p95 ms |")
-    print("|---|---|---|")
+    print("| --- | --- | --- |")
     for step, values in steps.items():
         ordered = sorted(values)
         p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]

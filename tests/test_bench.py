@@ -227,3 +227,17 @@ def test_api_bench_times_search_through_the_server_beside_the_searcher_and_vecto
     for row in vectorize:
         assert number(row["API vectors/s"]) > 0 and number(row["in-process vectors/s"]) > 0
     assert f"/vectorize: {tiny_qwen_dir.name} on CPU" in out
+
+
+def test_visual_search_bench_prints_the_samples_and_the_cost_at_a_given_size(tmp_path):
+    done = run_bench("visual_search.py", "--records", "300", "--queries", "5", "--data", str(tmp_path))
+    samples, steps = tables(done.stdout)
+    assert [row["query"] for row in samples] == ["crop 10%", "crop 20%", "crop 30%", "quarter size", "JPEG q60"]
+    for row in samples:  # each count is out of the row's queries, and what is first is among the candidates
+        queries = number(row["queries"])
+        assert queries == 45
+        assert number(row["source first candidate"]) <= number(row["source among the candidates"]) <= queries
+        assert number(row["source first after verifying"]) <= queries
+    assert [row["step"] for row in steps] == ["candidates", "load", "verify", "whole step"]
+    assert all(number(row["p50 ms"]) <= number(row["p95 ms"]) for row in steps)
+    assert "300 synthetic screenshots, 5 queries" in done.stdout
