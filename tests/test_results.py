@@ -41,7 +41,7 @@ def read(data: bytes) -> list[dict[str, str]]:
 
 def test_csv_has_every_score_and_metadata_column():
     rows = read(results_csv(hits()))
-    assert list(rows[0])[:13] == [
+    assert list(rows[0])[:14] == [
         "rank",
         "id",
         "uri",
@@ -55,8 +55,9 @@ def test_csv_has_every_score_and_metadata_column():
         "page",
         "window",
         "label",
+        "visual_pairs",
     ]
-    assert list(rows[0])[13:] == ["category", "metadata.rank"]  # a column named like a built-in is renamed
+    assert list(rows[0])[14:] == ["category", "metadata.rank"]  # a column named like a built-in is renamed
     assert [row["rank"] for row in rows] == ["1", "2", "3"]
     assert rows[0]["bm25"] == "3.5" and rows[0]["vector_distance"] == "" and rows[2]["rerank"] == "0.75"
     assert rows[1]["ocr_text"] == "登录失败" and rows[2]["category"] == ""
