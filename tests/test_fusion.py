@@ -58,3 +58,12 @@ def test_mismatched_weights_are_rejected():
         relative_score_fusion([[], []], [1.0])
     with pytest.raises(ValueError, match="non-negative"):
         ranked_fusion([[]], [-0.1])
+
+
+def test_a_unique_first_place_outranks_a_shared_one_at_equal_fused_score():
+    # "v" is the unique nearest vector; "k1".."k3" share the best keyword score: all fuse to 0.5.
+    keyword = [("k3", 2.0), ("k1", 2.0), ("k2", 2.0), ("x", 1.0)]
+    vector = [("v", 0.9), ("y", 0.1)]
+    fused = relative_score_fusion([keyword, vector], [0.5, 0.5])
+    assert [doc for doc, _ in fused[:4]] == ["v", "k1", "k2", "k3"]
+    assert {score for _, score in fused[:4]} == {0.5}
