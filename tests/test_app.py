@@ -234,7 +234,8 @@ def test_details_show_every_score_and_find_similar_leaves_the_image_out(open_pag
     assert "Find similar" in [button.label for button in app.button]
     scores, metadata, fields = (shown_table(table) for table in app.table)
     assert scores["bm25"].endswith("(keyword score; higher is better, unbounded)") and scores["rerank"] == "—"
-    assert scores["fused"].endswith("(both sides combined, scaled within this query)")
+    assert scores["fused"].endswith("(every side combined, scaled within this query)")
+    assert scores["looks the same"] == "—"  # a text query: no picture to compare
     assert metadata["resolution"] == first.record.metadata["resolution"] and fields["uri"] == first.record.uri
     app = click(app, "Find similar")
     assert not app.exception and not app.error
