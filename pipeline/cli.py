@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
 
 import typer
 from pydantic import ValidationError
@@ -28,6 +28,10 @@ from pipeline.search.searcher import NEWEST, SearchResult
 from pipeline.services import Services, build_services
 from pipeline.store import build_store
 from pipeline.store.base import Fusion
+
+if TYPE_CHECKING:
+    from pipeline.search.evaluation import LearnedGroup
+    from pipeline.search.feedback import Vote
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 out = Console(soft_wrap=True)
@@ -168,6 +172,12 @@ def search(
             "--allow-unreranked", help="when --min-relevance cannot be applied (no reranker), return every hit"
         ),
     ] = False,
+    learned: Annotated[
+        bool,
+        typer.Option(
+            "--learned/--no-learned", help="move hits people voted on for the same or similar queries (default: on)"
+        ),
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="print hits as JSON")] = False,
     collection: CollectionOption = None,
 ) -> None:
@@ -175,19 +185,19 @@ def search(
     try:
         services = _services(ctx, collection)
         settings = services.settings
-        query_image = (
+        decoded = (
             read_image_file(
                 image,
                 max_bytes=settings.max_file_bytes,
                 max_pixels=settings.max_image_pixels,
                 query_size=services.query_size(),  # read small: OCR and the models never see more
-            ).image
+            )
             if image
             else None
         )
         result = services.searcher().search(
             text=text,
-            image=query_image,
+            image=decoded.image if decoded else None,
             alpha=settings.alpha if alpha is None else alpha,
             limit=limit,
             where=where,
@@ -195,6 +205,8 @@ def search(
             rerank=settings.rerank if rerank is None else rerank,
             min_relevance=settings.min_relevance if min_relevance is None else min_relevance,
             offset=offset,
+            image_sha=decoded.sha256 if decoded else "",
+            learned=learned,
         )
     except VlsearchError as error:
         raise _fail(error) from error
@@ -236,6 +248,8 @@ def _print_hits(result: SearchResult, offset: int) -> None:
             figures.append(f"vector distance {scores.vector_distance:.3f}")
         if scores.visual_pairs is not None:
             figures.append(f"{scores.visual_pairs} keypoints agree")
+        if scores.learned is not None:
+            figures.append(f"learned {scores.learned:+.3f}")
         out.print(f"[bold]{rank}. {escape(hit_label(hit))}[/bold]  [dim]{', '.join(figures)}[/dim]")
         metadata = " · ".join(f"{key}={_clip(value, 60)}" for key, value in record.metadata.items() if value)
         if metadata:
@@ -330,8 +344,13 @@ def evaluate_retrieval(
     ctx: typer.Context,
     qrels: Annotated[Optional[Path], typer.Option(help="relevance judgments, JSONL (see docs/cli.md)")] = None,
     feedback: Annotated[
-        bool, typer.Option("--feedback", help="also judge by the dashboard's thumbs up / down")
+        bool,
+        typer.Option(
+            "--feedback",
+            help="learn from half of the votes (thumbs up / down), judge by the other half: learning off / on rows",
+        ),
     ] = False,
+    split_seed: Annotated[int, typer.Option(help="with --feedback: which half of the queries' votes is learned")] = 0,
     alpha: Annotated[str, typer.Option(help="alpha values to try, comma-separated")] = "0,0.25,0.5,0.75,1",
     fusion: Annotated[str, typer.Option(help="fusion types to try: relative, ranked or both")] = "relative,ranked",
     rerank: Annotated[
@@ -352,35 +371,49 @@ def evaluate_retrieval(
         config_grid,
         evaluate,
         evaluation_json,
+        learned_groups,
         parse_alphas,
         parse_fusions,
         queries_from_votes,
         read_qrels,
+        split_votes,
         stored_image_finder,
     )
-    from pipeline.search.feedback import FEEDBACK_FILE, FeedbackLog
+    from pipeline.search.learned import FixedVotes
 
     if qrels is None and not feedback:
         err.print("nothing to evaluate: give --qrels FILE, --feedback or both")
         raise typer.Exit(2)
     try:
-        configs = config_grid(parse_alphas(alpha), parse_fusions(fusion), [False, True] if rerank is None else [rerank])
+        configs = config_grid(
+            parse_alphas(alpha),
+            parse_fusions(fusion),
+            [False, True] if rerank is None else [rerank],
+            [False, True] if feedback else [False],
+        )
         queries = read_qrels(qrels) if qrels else []
         services = _services(ctx, collection)
         if services.store.count() == 0:
             err.print("the collection is empty: ingest first, e.g. vlsearch ingest --manifest samples/manifest.jsonl")
             raise typer.Exit(2)
         notes: list[str] = []
+        learned: list[Vote] = []
         if feedback:
-            votes = FeedbackLog(services.settings.data_dir / FEEDBACK_FILE).votes()
-            judged, notes = queries_from_votes(votes, stored_image_finder(services.store))
+            votes = services.feedback_log().votes(collection=services.settings.collection)
+            learned, held_out = split_votes(votes, seed=split_seed)
+            judged, notes = queries_from_votes(held_out, stored_image_finder(services.store))
             queries += judged
+            notes.insert(0, _split_note(learned, held_out, split_seed))
         if not queries:
-            err.print("no judged queries: the feedback log has no usable votes")
+            err.print(
+                "no judged queries: the held-out half of the feedback log has no usable votes (try another --split-seed)"
+                if feedback
+                else "no judged queries"
+            )
             raise typer.Exit(2)
         settings = services.settings
         evaluation = evaluate(
-            services.searcher(),
+            services.searcher(FixedVotes(learned)),  # without --feedback, learning is off in every row
             queries,
             configs,
             limit=limit,
@@ -400,8 +433,9 @@ def evaluate_retrieval(
         box=box.SIMPLE_HEAD,
         pad_edge=False,
     )
-    for name in ("alpha", "fusion", "rerank", *(f"R@{k}" for k in CUTOFFS), "MRR", f"nDCG@{NDCG_DEPTH}"):
-        table.add_column(name, justify="left" if name in ("fusion", "rerank") else "right", no_wrap=True)
+    switches = ("fusion", "rerank", "learned") if feedback else ("fusion", "rerank")
+    for name in ("alpha", *switches, *(f"R@{k}" for k in CUTOFFS), "MRR", f"nDCG@{NDCG_DEPTH}"):
+        table.add_column(name, justify="left" if name in switches else "right", no_wrap=True)
     table.add_column("")
     best = evaluation.best
     for row in evaluation.rows:
@@ -416,9 +450,54 @@ def evaluate_retrieval(
             "any" if row.merged else f"{config.alpha:g}",
             "any" if row.merged else config.fusion.value,
             "on" if config.rerank else "off",
+            *(["on" if config.learned else "off"] if feedback else []),
             *figures,
             escape("; ".join(part for part in ("best" if is_best else "", row.note) if part)),
             style="bold" if is_best else None,
+        )
+    out.print(table)
+    groups = learned_groups(evaluation)
+    if groups:
+        _print_learned_groups(groups)
+
+
+def _split_note(learned: list[Vote], held_out: list[Vote], seed: int) -> str:
+    def queries(votes: list[Vote]) -> int:
+        return len({(vote.query_text, vote.query_image_sha) for vote in votes})
+
+    return (
+        f"learned from {len(learned)} votes on {queries(learned)} queries; judged by the {len(held_out)} votes on the "
+        f"other {queries(held_out)} queries (--split-seed {seed})"
+    )
+
+
+def _print_learned_groups(groups: list[LearnedGroup]) -> None:
+    """Learning off -> on for the queries that found learned votes and for the rest (which it cannot change)."""
+    from rich import box
+    from rich.table import Table
+
+    from pipeline.search.evaluation import NDCG_DEPTH
+
+    table = Table(
+        title="learned boost before -> after, by whether a similar query was learned",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    for name in ("alpha", "fusion", "rerank", "queries", "n", "changed", "R@1", "MRR", f"nDCG@{NDCG_DEPTH}"):
+        table.add_column(name, justify="left" if name in ("fusion", "rerank", "queries") else "right", no_wrap=True)
+    for group in groups:
+        (recall_before, mrr_before, ndcg_before), (recall_after, mrr_after, ndcg_after) = group.before, group.after
+        table.add_row(
+            f"{group.config.alpha:g}",
+            group.config.fusion.value,
+            "on" if group.config.rerank else "off",
+            group.group,
+            str(group.queries),
+            str(group.changed),
+            f"{recall_before[1]:.3f} -> {recall_after[1]:.3f}",
+            f"{mrr_before:.3f} -> {mrr_after:.3f}",
+            f"{ndcg_before:.3f} -> {ndcg_after:.3f}",
         )
     out.print(table)
 

@@ -117,6 +117,20 @@ class Settings(BaseSettings):
         "keywords and vectors (1 - alpha and alpha, 1 together); above 1, the picture itself comes before pictures "
         "that only read or look alike; 0 = off",
     )
+    feedback_weight: float = Field(
+        0.3,
+        ge=0.0,
+        le=1.0,
+        description="how far people's thumbs up / down on the same or similar queries move a hit: at most this share "
+        "of the best candidate's fused score (3 people net move it about three quarters of that); 0 = off",
+    )
+    feedback_similarity: float = Field(
+        0.9,
+        ge=0.5,
+        le=1.0,
+        description="cosine similarity of two query vectors (same embedding model) above which votes given for one "
+        "query count for the other; queries with the same words in any order always count",
+    )
 
     # images
     max_file_bytes: int = Field(50 * 1024 * 1024, ge=1)

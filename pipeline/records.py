@@ -63,6 +63,9 @@ class Scores:
     rerank: float | None = None
     visual_pairs: int | None = None  # keypoints agreeing with the query image (pipeline/search/visual.py)
     proximity: float | None = None  # how close together the hit holds the typed words (pipeline/search/proximity.py)
+    learned: float | None = None  # added for people's votes on similar queries (pipeline/search/learned.py)
+    voted_up: int | None = None  # people who marked it relevant for the same or similar queries
+    voted_down: int | None = None  # people who marked it not relevant
 
 
 @dataclass(frozen=True)

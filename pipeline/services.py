@@ -13,6 +13,8 @@ from pipeline.ingest.ingestor import Ingestor, MediaPolicy
 from pipeline.models import Models, load_models
 from pipeline.ocr import OcrEngine, RapidOcrEngine, ocr_device, usable_cores
 from pipeline.private import keep_data_private
+from pipeline.search.feedback import FEEDBACK_FILE, FeedbackLog
+from pipeline.search.learned import LearnedBoost, LoggedVotes, VoteSource
 from pipeline.search.rerank import RerankCache, RerankStage
 from pipeline.search.searcher import Searcher
 from pipeline.store import Store, build_store
@@ -27,6 +29,8 @@ class Services:
     rerank_cache: RerankCache = field(default_factory=RerankCache)
     # Ingest's pool of OCR workers (queries use `ocr`, one session on every core, for latency); None: `ocr`.
     ingest_ocr: RapidOcrEngine | None = None
+    _feedback: FeedbackLog | None = field(default=None, repr=False)
+    _learned_votes: LoggedVotes | None = field(default=None, repr=False)
 
     def close(self) -> None:
         """Release the store's files and connections (the CLI, the app and the server call this when done)."""
@@ -61,7 +65,20 @@ class Services:
             return False
         return reranker.accelerated if self.settings.rerank is None else self.settings.rerank
 
-    def searcher(self) -> Searcher:
+    def feedback_log(self) -> FeedbackLog:
+        """The votes of every collection (data_dir/feedback.sqlite); read and write them with this collection's name."""
+        if self._feedback is None:
+            self._feedback = FeedbackLog(self.settings.data_dir / FEEDBACK_FILE)
+        return self._feedback
+
+    def learned_votes(self) -> VoteSource:
+        """This collection's votes, which search learns from (never another collection's)."""
+        if self._learned_votes is None:
+            self._learned_votes = LoggedVotes(self.feedback_log(), self.settings.collection)
+        return self._learned_votes
+
+    def searcher(self, votes: VoteSource | None = None) -> Searcher:
+        """The searcher of this collection; it learns from `votes` (default: the collection's feedback log)."""
         stage = None
         if self.models.reranker is not None:
             stage = RerankStage(
@@ -84,6 +101,11 @@ class Services:
             query_size=self.query_size(),
             visual_weight=self.settings.visual_weight,
             slots=process_query_slots(self.settings.max_concurrent_queries),
+            learned=LearnedBoost(
+                votes or self.learned_votes(),
+                weight=self.settings.feedback_weight,
+                similarity=self.settings.feedback_similarity,
+            ),
         )
 
     def query_size(self) -> QuerySize:

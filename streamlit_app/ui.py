@@ -38,7 +38,7 @@ from pipeline.images import DecodedImage, ImageLimits
 from pipeline.ingest.ingestor import ItemResult
 from pipeline.ingest.uploads import UPLOAD_TYPES, check_upload, max_upload_mb
 from pipeline.records import Hit, SourceKind
-from pipeline.search.feedback import FEEDBACK_FILE, FeedbackLog
+from pipeline.search.feedback import FeedbackLog
 from pipeline.search.highlight import escape
 from pipeline.services import Services, build_services
 
@@ -58,13 +58,9 @@ def services() -> Services:
     return build_services(Settings())
 
 
-@st.cache_resource
-def _feedback_log(path: str) -> FeedbackLog:
-    return FeedbackLog(Path(path))
-
-
 def feedback_log() -> FeedbackLog:
-    return _feedback_log(str(services().settings.data_dir / FEEDBACK_FILE))
+    """The votes search learns from (the services' own log, so a vote counts in the next search)."""
+    return services().feedback_log()
 
 
 @st.cache_data(ttl=FACETS_TTL_S, show_spinner=False)

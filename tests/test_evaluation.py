@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from pipeline.config import Settings
 from pipeline.errors import BadInput
 from pipeline.images import ImageLimits
 from pipeline.ingest.sources import read_manifest
+from pipeline.records import asset_id
 from pipeline.search.evaluation import (
     AssetKey,
     JudgedQuery,
@@ -27,8 +30,9 @@ from pipeline.search.evaluation import (
     queries_from_votes,
     read_qrels,
     score_ranking,
+    split_votes,
 )
-from pipeline.search.feedback import FeedbackLog
+from pipeline.search.feedback import FeedbackLog, Vote
 from pipeline.services import build_services
 from pipeline.store.base import Fusion
 from tests.media_records import image_record, page_record
@@ -172,13 +176,14 @@ def test_the_grid_options_are_checked():
 
 def test_thumbs_become_grades_and_unusable_feedback_queries_are_left_out_with_a_note(tmp_path):
     log = FeedbackLog(tmp_path / "feedback.sqlite")
-    log.record(query_text="card declined", query_image_sha="", asset_id="a1", vote=1)
-    log.record(query_text="card declined", query_image_sha="", asset_id="a2", vote=-1)
-    log.record(query_text="", query_image_sha="f" * 64, asset_id="a3", vote=1)  # image query, image at hand
-    log.record(query_text="", query_image_sha="e" * 64, asset_id="a1", vote=1)  # image query, image gone
-    log.record(query_text="vpn", query_image_sha="", asset_id="a2", vote=-1)  # thumbs down only
+    said = {"collection": "assets", "voter": "ann"}
+    log.record(**said, query_text="card declined", query_image_sha="", asset_id="a1", vote=1)
+    log.record(**said, query_text="card declined", query_image_sha="", asset_id="a2", vote=-1)
+    log.record(**said, query_text="", query_image_sha="f" * 64, asset_id="a3", vote=1)  # image query, image at hand
+    log.record(**said, query_text="", query_image_sha="e" * 64, asset_id="a1", vote=1)  # image query, image gone
+    log.record(**said, query_text="vpn", query_image_sha="", asset_id="a2", vote=-1)  # thumbs down only
     screen = tmp_path / "screen.png"
-    queries, notes = queries_from_votes(log.votes(), {"f" * 64: screen}.get)
+    queries, notes = queries_from_votes(log.votes(collection="assets"), {"f" * 64: screen}.get)
     assert [(q.text, q.image, q.grades) for q in queries] == [
         ("card declined", None, {AssetKey("id", "a1"): 1, AssetKey("id", "a2"): 0}),
         (None, screen, {AssetKey("id", "a3"): 1}),
@@ -271,6 +276,79 @@ def test_each_query_image_is_read_once_whatever_the_number_of_configurations(col
     )
     assert len(evaluation.rows) == 1 and len(evaluation.rows[0].stands_for) == 6 and len(reads) == 1
     assert evaluation.rows[0].recall[1] == 1.0
+
+
+def test_votes_split_by_query_the_same_way_every_time():
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    votes = [Vote(f"query {n}", "", f"a{n % 3}", 1, when, voter) for n in range(40) for voter in ("ann", "bob")]
+    learn, held_out = split_votes(votes, seed=0)
+    assert (learn, held_out) == split_votes(votes, seed=0)
+    assert {v.query_text for v in learn}.isdisjoint({v.query_text for v in held_out})
+    assert 10 <= len({v.query_text for v in learn}) <= 30 and len(learn) + len(held_out) == len(votes)
+    assert {v.query_text for v in split_votes(votes, seed=1)[0]} != {v.query_text for v in learn}
+
+
+CARD_PHRASINGS = ("card declined", "Card declined!", "declined card", "the card declined", "card was declined")
+
+
+@pytest.mark.slow
+def test_eval_feedback_learns_from_half_the_votes_and_prints_before_and_after(collection):
+    ids = {
+        item.metadata.get("ticket_id") or Path(item.uri).name: asset_id(
+            hashlib.sha256(Path(item.uri).read_bytes()).hexdigest()
+        )
+        for item in read_manifest(ROOT / "samples" / "manifest.jsonl").items
+        if item.metadata.get("ticket_id") in ("SUP-1042", "SUP-1392") or Path(item.uri) == RECEIPT
+    }
+    log = FeedbackLog(collection / "feedback.sqlite")
+    for text in (*CARD_PHRASINGS, "grocery receipt"):
+        relevant = ids[RECEIPT.name] if "receipt" in text else ids["SUP-1042"]
+        for voter in ("ann", "bob"):
+            log.record(collection="assets", query_text=text, query_image_sha="", asset_id=relevant, vote=1, voter=voter)
+        if "card" in text:
+            log.record(
+                collection="assets", query_text=text, query_image_sha="", asset_id=ids["SUP-1392"], vote=-1, voter="ann"
+            )
+    seed = 4  # learns two phrasings of "card declined", judges by three others and "grocery receipt"
+    learn, held_out = split_votes(log.votes(collection="assets"), seed=seed)
+    learned_texts, judged_texts = {v.query_text for v in learn}, {v.query_text for v in held_out}
+    similar = {text for text in judged_texts if "card" in text.lower()}
+    assert similar and learned_texts & set(CARD_PHRASINGS) and "grocery receipt" in judged_texts
+
+    result = run_eval(
+        collection,
+        "--feedback",
+        "--split-seed",
+        str(seed),
+        "--alpha",
+        "0",
+        "--fusion",
+        "relative",
+        "--no-rerank",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["queries"] == len(judged_texts)
+    assert [row["learned"] for row in body["rows"]] == [False, True]
+    before, after = body["rows"]
+    assert {q["query"] for q in after["per_query"] if q["learned_from_votes"]} == similar
+    assert not any(q["learned_from_votes"] for q in before["per_query"])
+    groups = {group["group"]: group for group in body["learned_groups"]}
+    assert groups["a similar query learned"]["queries"] == len(similar)
+    rest = groups["no similar query learned"]
+    assert (
+        rest["queries"] == len(judged_texts) - len(similar) and rest["changed"] == 0 and rest["before"] == rest["after"]
+    )
+    assert f"learned from {len(learn)} votes on {len(learned_texts)} queries" in result.stderr
+
+    table = run_eval(
+        collection, "--feedback", "--split-seed", str(seed), "--alpha", "0", "--fusion", "relative", "--no-rerank"
+    )
+    assert table.returncode == 0, table.stderr
+    rows = [line.split() for line in table.stdout.splitlines() if line.split()[:3] in (["0", "relative", "off"],)]
+    assert [row[3] for row in rows[:2]] == ["off", "on"]  # the learned column: before, then after
+    assert "learned boost before -> after" in table.stdout and "no similar query learned" in table.stdout
 
 
 def test_configurations_differ_only_by_rerank_without_an_embedding_model():

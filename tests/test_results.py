@@ -41,7 +41,7 @@ def read(data: bytes) -> list[dict[str, str]]:
 
 def test_csv_has_every_score_and_metadata_column():
     rows = read(results_csv(hits()))
-    assert list(rows[0])[:14] == [
+    assert list(rows[0])[:17] == [
         "rank",
         "id",
         "uri",
@@ -56,8 +56,11 @@ def test_csv_has_every_score_and_metadata_column():
         "window",
         "label",
         "visual_pairs",
+        "learned",
+        "voted_up",
+        "voted_down",
     ]
-    assert list(rows[0])[14:] == ["category", "metadata.rank"]  # a column named like a built-in is renamed
+    assert list(rows[0])[17:] == ["category", "metadata.rank"]  # a column named like a built-in is renamed
     assert [row["rank"] for row in rows] == ["1", "2", "3"]
     assert rows[0]["bm25"] == "3.5" and rows[0]["vector_distance"] == "" and rows[2]["rerank"] == "0.75"
     assert rows[1]["ocr_text"] == "登录失败" and rows[2]["category"] == ""

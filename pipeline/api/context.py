@@ -15,7 +15,7 @@ from pipeline.images import ImageLimits
 from pipeline.models.batching import with_query_batching
 from pipeline.moderation.removal import ContentRemover, content_remover
 from pipeline.moderation.services import Moderation, build_moderation
-from pipeline.search.feedback import FEEDBACK_FILE, FeedbackLog
+from pipeline.search.feedback import FeedbackLog
 from pipeline.services import Services, build_services
 
 REQUEST_WINDOW_S = 60.0
@@ -59,7 +59,7 @@ def build_context(settings: Settings, metrics: ApiMetrics) -> ApiContext:
         moderation=build_moderation(services),
         tokens=open_tokens(data_dir),
         audit=open_audit_log(data_dir),
-        feedback=FeedbackLog(data_dir / FEEDBACK_FILE),
+        feedback=services.feedback_log(),  # the one the searcher learns from
         requests=ModelCallBudgets(settings.api_requests_per_minute, REQUEST_WINDOW_S, counted=API_REQUESTS),
         model_calls=ModelCallBudgets.from_settings(settings),
         metrics=metrics,

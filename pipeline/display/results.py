@@ -33,6 +33,9 @@ BASE_COLUMNS = (
     "window",
     "label",
     "visual_pairs",
+    "learned",
+    "voted_up",
+    "voted_down",
 )
 MISSING = "(none)"
 TICKET_FIELD = "ticket_id"
@@ -129,6 +132,13 @@ def score_rows(hit: Hit) -> list[tuple[str, str]]:
             if scores.visual_pairs is None
             else f"{scores.visual_pairs} keypoints agree with the query image (the same picture, cropped or rescaled)",
         ),
+        (
+            "learned from votes",
+            "—"
+            if scores.learned is None
+            else f"{scores.learned:+.3f} ({scores.voted_up} up, {scores.voted_down} down: people's votes on the same "
+            "or similar queries; part of fused)",
+        ),
         ("fused", f"{scores.fused:.3f} (every side combined, scaled within this query)"),
     ]
     return rows if hit.window is None else [*rows, ("video window", window_text(hit.window))]
@@ -161,7 +171,8 @@ def without_asset(hits: Sequence[Hit], limit: int, *, sha256: str) -> tuple[list
 def hit_rows(hits: Sequence[Hit]) -> list[dict[str, Any]]:
     """One flat row per hit, best first: rank, id, uri, the four scores, caption, OCR text, where the hit is
     (source: its place; page; window: the time window's label), its label (hit_label), the keypoints agreeing with
-    a query image (visual_pairs), metadata columns.
+    a query image (visual_pairs), what people's votes on similar queries added (learned, voted_up, voted_down),
+    metadata columns.
 
     A metadata column whose name is taken by a built-in column is written as metadata.<name>.
     """
@@ -183,6 +194,9 @@ def hit_rows(hits: Sequence[Hit]) -> list[dict[str, Any]]:
             "window": None if hit.window is None else window_label(hit.window),
             "label": hit_label(hit),
             "visual_pairs": scores.visual_pairs,
+            "learned": scores.learned,
+            "voted_up": scores.voted_up,
+            "voted_down": scores.voted_down,
         }
         for column, value in sorted(hit.record.metadata.items()):
             row[f"metadata.{column}" if column in BASE_COLUMNS else column] = value

@@ -23,6 +23,9 @@ class ScoresShape(Shape):
     rerank: float | None
     visual_pairs: int | None
     proximity: float | None
+    learned: float | None
+    voted_up: int | None
+    voted_down: int | None
 
 
 class WindowShape(Shape):
@@ -101,6 +104,9 @@ class HitShape(AssetShape):
                 rerank=scores.rerank,
                 visual_pairs=scores.visual_pairs,
                 proximity=scores.proximity,
+                learned=scores.learned,
+                voted_up=scores.voted_up,
+                voted_down=scores.voted_down,
             ),
             reasons=why(hit, query_text),
             window=None

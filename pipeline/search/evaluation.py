@@ -24,12 +24,13 @@ same item gains nothing), and the ideal ranking finds the items best first.
 from __future__ import annotations
 
 import copy
+import hashlib
 import itertools
 import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -207,6 +208,18 @@ def queries_from_votes(
     return queries, notes
 
 
+def split_votes(votes: Sequence[Vote], *, seed: int = 0) -> tuple[list[Vote], list[Vote]]:
+    """The votes in two halves by their raw query (text and image), the same split on every run with one seed:
+    search learns from the first and is judged by the second, so no query is judged by its own votes. Phrasings of
+    one question ("card declined", "Declined card!") fall on either side, which is what similar queries measure."""
+    learn: list[Vote] = []
+    held_out: list[Vote] = []
+    for vote in votes:
+        digest = hashlib.sha256(f"{seed}\0{vote.query_text.strip()}\0{vote.query_image_sha}".encode()).digest()
+        (learn if digest[0] < 128 else held_out).append(vote)
+    return learn, held_out
+
+
 def stored_image_finder(store: Store) -> Callable[[str], Path | None]:
     """Finds a feedback query's image among the stored images (uploads are kept once ingested)."""
 
@@ -273,6 +286,7 @@ class Config:
     alpha: float
     fusion: Fusion
     rerank: bool
+    learned: bool = False  # what search learned from votes (the searcher's vote source) on or off
 
 
 @dataclass(eq=False)  # rows are compared by identity: two configurations may score the same
@@ -288,6 +302,7 @@ class ConfigRow:
     skipped: bool = False
     cut_short: int = 0  # queries whose rerank stopped early (time budget or an error)
     stands_for: list[Config] = field(default_factory=list)  # the configurations this row ran for (itself at least)
+    learned_from: set[str] = field(default_factory=set)  # sources of the queries whose search found votes to learn from
 
     @property
     def merged(self) -> bool:
@@ -333,20 +348,25 @@ def parse_fusions(text: str) -> list[Fusion]:
     return [Fusion(name) for name in dict.fromkeys(names)]
 
 
-def config_grid(alphas: Sequence[float], fusions: Sequence[Fusion], reranks: Sequence[bool]) -> list[Config]:
-    """Every combination, rerank off before on, then by fusion, then by alpha."""
-    return [Config(alpha, fusion, rerank) for rerank, fusion, alpha in itertools.product(reranks, fusions, alphas)]
+def config_grid(
+    alphas: Sequence[float], fusions: Sequence[Fusion], reranks: Sequence[bool], learned: Sequence[bool] = (False,)
+) -> list[Config]:
+    """Every combination, rerank off before on, then by fusion, then by alpha, each with learning off then on."""
+    return [
+        Config(alpha, fusion, rerank, learn)
+        for rerank, fusion, alpha, learn in itertools.product(reranks, fusions, alphas, learned)
+    ]
 
 
 def distinct_configs(configs: Sequence[Config], *, with_vectors: bool) -> list[list[Config]]:
     """The configurations grouped by what they can change: without an embedding model there is no vector side,
-    so alpha and fusion change nothing and only rerank on / off remain. Each group runs once."""
+    so alpha and fusion change nothing and only rerank and learning on / off remain. Each group runs once."""
     if with_vectors:
         return [[config] for config in configs]
-    by_rerank: dict[bool, list[Config]] = {}
+    by_switches: dict[tuple[bool, bool], list[Config]] = {}
     for config in configs:
-        by_rerank.setdefault(config.rerank, []).append(config)
-    return list(by_rerank.values())
+        by_switches.setdefault((config.rerank, config.learned), []).append(config)
+    return list(by_switches.values())
 
 
 def evaluate(
@@ -376,6 +396,7 @@ def evaluate(
     if any(config.rerank for config in configs) and searcher.rerank is None:
         notes.append("rerank configurations skipped: no reranker model is loaded (see VLSEARCH_RERANK_MODEL)")
     images = {query.image: _load(query.source, query.image, image_limits) for query in queries if query.image}
+    shas = {path: hashlib.sha256(path.read_bytes()).hexdigest() for path in images}
     once = _with_query_work_once(searcher)
     rows = []
     for group in groups:
@@ -383,7 +404,7 @@ def evaluate(
         if config.rerank and searcher.rerank is None:
             row = ConfigRow(config, note=NO_RERANKER, skipped=True)
         else:
-            row = _run(once, queries, images, config, limit)
+            row = _run(once, queries, images, shas, config, limit)
         row.stands_for = group
         if row.merged and not row.skipped:
             row.note = "; ".join(
@@ -431,7 +452,12 @@ def _load(source: str, path: Path, limits: ImageLimits) -> Image.Image:
 
 
 def _run(
-    searcher: Searcher, queries: Sequence[JudgedQuery], images: Mapping[Path, Image.Image], config: Config, limit: int
+    searcher: Searcher,
+    queries: Sequence[JudgedQuery],
+    images: Mapping[Path, Image.Image],
+    shas: Mapping[Path, str],
+    config: Config,
+    limit: int,
 ) -> ConfigRow:
     row = ConfigRow(config)
     for query in queries:
@@ -442,18 +468,71 @@ def _run(
             limit=limit,
             fusion=config.fusion,
             rerank=config.rerank,
+            image_sha=shas[query.image] if query.image else "",
+            learned=config.learned,
         )
+        if result.learned_votes:
+            row.learned_from.add(query.source)
         row.cut_short += result.rerank_partial or any(notice.startswith("rerank stopped") for notice in result.notices)
         records = [hit.record for hit in result.hits]
         row.per_query.append((query, score_ranking(matched_keys(records, query.grades), query.grades)))
-    scores = [score for _, score in row.per_query]
-    if scores:
-        row.recall = {k: float(np.mean([score.recall[k] for score in scores])) for k in CUTOFFS}
-        row.mrr = float(np.mean([score.reciprocal_rank for score in scores]))
-        row.ndcg = float(np.mean([score.ndcg for score in scores]))
+    row.recall, row.mrr, row.ndcg = _means([score for _, score in row.per_query])
     if row.cut_short:
         row.note = f"rerank cut short on {row.cut_short}/{len(queries)}"
     return row
+
+
+def _means(scores: Sequence[QueryScore]) -> tuple[dict[int, float], float, float]:
+    """Mean Recall@k, MRR and nDCG@10 (zeros for no queries)."""
+    if not scores:
+        return {k: 0.0 for k in CUTOFFS}, 0.0, 0.0
+    recall = {k: float(np.mean([score.recall[k] for score in scores])) for k in CUTOFFS}
+    return recall, float(np.mean([s.reciprocal_rank for s in scores])), float(np.mean([s.ndcg for s in scores]))
+
+
+SIMILAR_LEARNED = "a similar query learned"
+NOTHING_LEARNED = "no similar query learned"
+
+
+@dataclass(frozen=True)
+class LearnedGroup:
+    """One configuration with learning off (before) and on (after), over the queries of one group: those whose
+    search found votes on the same or a similar query among the learned ones, or the rest."""
+
+    config: Config
+    group: str
+    queries: int
+    changed: int  # queries whose ranking of the judged assets moved
+    before: tuple[dict[int, float], float, float]  # Recall@k, MRR, nDCG@10
+    after: tuple[dict[int, float], float, float]
+
+
+def learned_groups(evaluation: Evaluation) -> list[LearnedGroup]:
+    """Before / after of each configuration evaluated with learning on, split into SIMILAR_LEARNED and
+    NOTHING_LEARNED (which learning cannot change: no vote matched them)."""
+    ran = [row for row in evaluation.rows if not row.skipped]
+    groups = []
+    for on in (row for row in ran if row.config.learned):
+        off = next((row for row in ran if row.config == replace(on.config, learned=False)), None)
+        if off is None:
+            continue
+        pairs = list(zip(off.per_query, on.per_query, strict=True))
+        for name, wanted in ((SIMILAR_LEARNED, True), (NOTHING_LEARNED, False)):
+            chosen = [
+                (before, after) for (query, before), (_, after) in pairs if (query.source in on.learned_from) == wanted
+            ]
+            changed = sum(before != after for (before, after) in chosen)
+            groups.append(
+                LearnedGroup(
+                    on.config,
+                    name,
+                    len(chosen),
+                    changed,
+                    _means([before for before, _ in chosen]),
+                    _means([after for _, after in chosen]),
+                )
+            )
+    return groups
 
 
 def _with_query_work_once(searcher: Searcher) -> Searcher:
@@ -515,11 +594,25 @@ def evaluation_json(evaluation: Evaluation) -> dict[str, object]:
     return {
         "queries": evaluation.queries,
         "notes": evaluation.notes,
+        "learned_groups": [
+            {
+                "alpha": group.config.alpha,
+                "fusion": group.config.fusion.value,
+                "rerank": group.config.rerank,
+                "group": group.group,
+                "queries": group.queries,
+                "changed": group.changed,
+                "before": figures(*group.before),
+                "after": figures(*group.after),
+            }
+            for group in learned_groups(evaluation)
+        ],
         "rows": [
             {
                 "alpha": row.config.alpha,
                 "fusion": row.config.fusion.value,
                 "rerank": row.config.rerank,
+                "learned": row.config.learned,
                 "skipped": row.skipped,
                 "note": row.note,
                 "stands_for": [
@@ -532,6 +625,7 @@ def evaluation_json(evaluation: Evaluation) -> dict[str, object]:
                         "query": query.label,
                         "source": query.source,
                         "first_relevant_rank": score.first_relevant_rank,
+                        "learned_from_votes": query.source in row.learned_from,
                         **figures(score.recall, score.reciprocal_rank, score.ndcg),
                     }
                     for query, score in row.per_query

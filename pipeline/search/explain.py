@@ -1,5 +1,6 @@
 """Why a hit matched, in a few words a person can check against the card: the query words found in its
-text, an error code it shares, the metadata field or file name that matched, a visual near-duplicate.
+text, an error code it shares, the metadata field or file name that matched, a visual near-duplicate, people's
+votes on similar queries.
 
 Terms are compared as the keyword index sees them (highlight.terms: the same analysis, case ignored),
 so a reason names what made keyword search find the hit.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from pipeline.records import Hit
 from pipeline.search.highlight import terms
+from pipeline.search.learned import reason as learned_reason
 from pipeline.search.lookup import error_codes
 from pipeline.store.analyzer import file_name
 
@@ -52,6 +54,10 @@ def why(hit: Hit, query_text: str) -> list[str]:
     distance = hit.scores.vector_distance
     if distance is not None and distance <= NEAR_DUPLICATE_DISTANCE:
         reasons.append(f"visual near-duplicate (vector distance {distance:.3f})")
+    if hit.scores.learned is not None:
+        learned = learned_reason(hit.scores.voted_up or 0, hit.scores.voted_down or 0)
+        if learned:
+            reasons.append(learned)
     return reasons
 
 

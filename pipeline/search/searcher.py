@@ -15,7 +15,8 @@ from pipeline.errors import BadInput
 from pipeline.images import QuerySize
 from pipeline.models import Embedder, Query
 from pipeline.ocr import OcrEngine
-from pipeline.records import Hit
+from pipeline.records import Hit, Vector
+from pipeline.search.learned import LearnedBoost, LearnedQuery
 from pipeline.search.planner import NO_QUERY, plan_query
 from pipeline.search.proximity import add_proximity
 from pipeline.search.rerank import RerankStage
@@ -55,6 +56,8 @@ class SearchResult:
     cutoff_not_applied: str = ""  # why a requested relevance cutoff could not filter the hits ("" = applied or none)
     total: int | None = None  # records the query matches (filters applied), where the engine can count them
     order: Order = RELEVANCE  # NEWEST for a filter-only browse
+    query_vector: Vector | None = None  # the query's embedding, kept with a vote so similar queries learn from it
+    learned_votes: int = 0  # votes (one per person and asset) on the same or similar queries that moved hits
 
 
 class Searcher:
@@ -72,12 +75,14 @@ class Searcher:
         query_size: QuerySize = QUERY_SIZE,
         visual_weight: float = VISUAL_WEIGHT,
         slots: QuerySlots | None = None,
+        learned: LearnedBoost | None = None,
     ) -> None:
         """`frame_interval_s` is the time between sampled frames (1 / VLSEARCH_VIDEO_FPS): a window's end.
         `max_query_chars` and `max_results` are VLSEARCH_MAX_QUERY_CHARS and VLSEARCH_MAX_RESULTS; a query image
         is scaled down to `query_size` before OCR and the models, and what looks the same as it joins the fusion
         with `visual_weight` (VLSEARCH_VISUAL_WEIGHT; 0 = off); model-heavy searches take one of `slots`
-        (default: the process's, VLSEARCH_MAX_CONCURRENT_QUERIES)."""
+        (default: the process's, VLSEARCH_MAX_CONCURRENT_QUERIES); `learned` moves hits people voted on for the same
+        or similar queries (VLSEARCH_FEEDBACK_WEIGHT; None = off)."""
         self.store = store
         self.ocr = ocr
         self.embedder = embedder
@@ -89,6 +94,7 @@ class Searcher:
         self.query_size = query_size
         self.visual_weight = visual_weight
         self.slots = slots or process_query_slots()
+        self.learned = learned
 
     def search(
         self,
@@ -102,8 +108,13 @@ class Searcher:
         rerank: bool | None = None,
         min_relevance: float | None = None,
         offset: int = 0,
+        image_sha: str = "",
+        learned: bool = True,
     ) -> SearchResult:
-        """Hits offset .. offset + limit of one ranking (relevance; newest first when only a filter is given)."""
+        """Hits offset .. offset + limit of one ranking (relevance; newest first when only a filter is given).
+
+        `image_sha`: the query image file's sha256, by which votes on the same image are found; `learned`: False
+        leaves out what was learned from votes for this search."""
         if not 0.0 <= alpha <= 1.0:
             raise BadInput("alpha", f"{alpha} is outside [0, 1] (0 = keyword only, 1 = vector only)")
         check_result_limit(limit, self.max_results)
@@ -141,6 +152,8 @@ class Searcher:
                 rerank=rerank,
                 min_relevance=min_relevance,
                 offset=offset,
+                image_sha=image_sha,
+                learned=learned,
             )
 
     def _browse(self, where: str, *, alpha: float, fusion: Fusion, limit: int, offset: int) -> SearchResult:
@@ -169,6 +182,8 @@ class Searcher:
         rerank: bool,
         min_relevance: float | None,
         offset: int,
+        image_sha: str,
+        learned: bool,
     ) -> SearchResult:
         # What looks the same is found on a side thread while OCR reads the image: both take about as long.
         same = (
@@ -200,6 +215,15 @@ class Searcher:
             hits = add_visual(hits, same.result(), weight=self.visual_weight, fusion=fusion)
         if (text or "").strip():
             hits = add_proximity(hits, text or "")
+        matched = 0
+        if learned and self.learned is not None:
+            query = LearnedQuery(
+                text=text or "",
+                image_sha=image_sha if image is not None else "",
+                vector=plan.vector,
+                embed_model=self.embedder.name if self.embedder is not None else "",
+            )
+            hits, matched = self.learned.apply(hits, query)
         result = SearchResult(
             hits=[],
             keyword_text=plan.keyword_text,
@@ -207,6 +231,8 @@ class Searcher:
             alpha=effective_alpha,
             fusion=fusion,
             notices=notices,
+            query_vector=plan.vector,
+            learned_votes=matched,
         )
         if stage is not None:
             outcome = stage.apply(

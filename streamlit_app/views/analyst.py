@@ -74,6 +74,7 @@ def run_search(searcher: Searcher, query: dict[str, Any], *, offset: int, limit:
             where=query["where"],
             fusion=query["fusion"],
             rerank=rerank,
+            image_sha=query["image_sha"],
         )
         outcome["results"] = len(result.hits)
     return result
@@ -135,17 +136,24 @@ def select(asset_id: str | None) -> None:
 
 
 def vote_widget(hit: Hit, query: dict, stored: dict[str, int]) -> None:
-    """Thumbs up / down, written to the feedback log when it differs from what is stored."""
+    """Thumbs up / down, written to the feedback log when it differs from what is stored: the signed-in user's vote
+    in this collection, with the query's vector when a model made one (so similar queries learn from it)."""
     key = f"analyst_vote_{query_id(query['text'], query['image_sha'])}_{hit.record.id}"
     previous = stored.get(hit.record.id)
     thumb = st.feedback("thumbs", key=key, default=THUMB_BY_VOTE[previous] if previous else None)
     if thumb is not None and VOTE_BY_THUMB[thumb] != stored.get(hit.record.id):
         ui.authorize(Permission.SEARCH, Action.FEEDBACK, page="analyst", asset=hit.record.id)  # the role as it is now
+        embedder = ui.services().models.embedder
+        vector = query["result"].query_vector
         ui.feedback_log().record(
+            collection=ui.services().settings.collection,
             query_text=query["text"],
             query_image_sha=query["image_sha"],
             asset_id=hit.record.id,
             vote=VOTE_BY_THUMB[thumb],
+            voter=user.name,
+            query_vector=vector,
+            embed_model=embedder.name if embedder is not None and vector is not None else "",
         )
         stored[hit.record.id] = VOTE_BY_THUMB[thumb]
 
@@ -340,7 +348,12 @@ def results(searcher: Searcher, query: dict, columns: list[str]) -> None:
     grid_tab, charts_tab, table_tab = st.tabs(TABS, key="analyst_tabs", on_change="rerun")
     if grid_tab.open:
         with grid_tab:
-            stored = ui.feedback_log().votes_for(query_text=query["text"], query_image_sha=query["image_sha"])
+            stored = ui.feedback_log().votes_for(
+                collection=ui.services().settings.collection,
+                query_text=query["text"],
+                query_image_sha=query["image_sha"],
+                voter=user.name,
+            )
             for start in range(0, len(hits), GRID_COLUMNS):
                 for column, (rank, hit) in zip(st.columns(GRID_COLUMNS), ranked[start : start + GRID_COLUMNS]):
                     with column:
@@ -373,6 +386,7 @@ def results(searcher: Searcher, query: dict, columns: list[str]) -> None:
             metadata = [column for column in table.columns if column not in BASE_COLUMNS]
             located = [column for column in ("page", "window") if table[column].notna().any()]
             visual = ["visual_pairs"] if table["visual_pairs"].notna().any() else []
+            learned = ["learned", "voted_up", "voted_down"] if table["learned"].notna().any() else []
             st.dataframe(
                 table,
                 hide_index=True,
@@ -383,6 +397,7 @@ def results(searcher: Searcher, query: dict, columns: list[str]) -> None:
                     *located,
                     *SCORE_COLUMNS,
                     *visual,
+                    *learned,
                     *metadata,
                     "caption",
                     "uri",

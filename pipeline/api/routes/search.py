@@ -38,6 +38,11 @@ class SearchRequest(RequestModel):
     allow_unreranked: bool = Field(
         False, description="when min_relevance cannot be applied (no reranker), return every hit instead of a 422"
     )
+    learned: bool = Field(
+        True,
+        description="move hits people voted on for the same or similar queries (POST /v1/feedback, the dashboard); "
+        "false leaves the votes out of this search (VLSEARCH_FEEDBACK_WEIGHT=0 turns them off everywhere)",
+    )
 
 
 class SearchResponse(BaseModel):
@@ -120,14 +125,15 @@ async def search(
 
 def _search(ctx: ApiContext, user: User, request: SearchRequest, image: ImageBytes | None) -> SearchResponse:
     services, settings = ctx.services, ctx.settings
-    query_image = None
+    query_image, image_sha = None, ""
     if image is not None:
-        query_image = decoded(
+        read = decoded(
             image,
             max_bytes=settings.max_file_bytes,
             max_pixels=settings.max_image_pixels,
             query_size=services.query_size(),
-        ).image
+        )
+        query_image, image_sha = read.image, read.sha256
     rerank = services.rerank_by_default() if request.rerank is None else request.rerank
     calls = search_model_calls(
         embedder=services.models.embedder is not None, image=query_image is not None, rerank=rerank
@@ -145,6 +151,8 @@ def _search(ctx: ApiContext, user: User, request: SearchRequest, image: ImageByt
             rerank=rerank,
             min_relevance=settings.min_relevance if request.min_relevance is None else request.min_relevance,
             offset=request.offset,
+            image_sha=image_sha,
+            learned=request.learned,
         )
     except BadInput as error:
         if error.source.startswith("filter"):  # the parser names the expression; the caller knows it as `where`

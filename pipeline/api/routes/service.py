@@ -15,6 +15,7 @@ from pipeline.api.errors import error_body, http_error
 from pipeline.api.inputs import RequestModel
 from pipeline.api.security import allowed
 from pipeline.errors import VlsearchError
+from pipeline.models import Query
 
 router = APIRouter(tags=["service"])
 
@@ -34,13 +35,24 @@ class Recorded(BaseModel):
 def feedback(
     request: FeedbackRequest, user: User = Depends(allowed(Permission.SEARCH)), ctx: ApiContext = Depends(context)
 ) -> Recorded:
-    if not ctx.services.store.get([request.asset_id]):
+    services = ctx.services
+    if not services.store.get([request.asset_id]):
         raise http_error(404, "not_found", f"no asset with id {request.asset_id!r}", "asset_id")
+    embedder = services.models.embedder
+    vector = None
+    if embedder is not None and not request.query_image_sha256:
+        # The query's vector lets the vote count for similar wordings too (an image query's image is not sent).
+        ctx.model_calls.of(user.name).spend(1)
+        vector = embedder.embed_queries([Query(text=request.query)])[0]
     ctx.feedback.record(
+        collection=ctx.settings.collection,
         query_text=request.query,
         query_image_sha=request.query_image_sha256,
         asset_id=request.asset_id,
         vote=request.vote,
+        voter=user.name,
+        query_vector=vector,
+        embed_model=embedder.name if vector is not None and embedder is not None else "",
     )
     ctx.audit.record(
         Action.FEEDBACK, user=user, query=logged_query(request.query), asset=request.asset_id, vote=request.vote
