@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from pipeline.images import pdq_hash, thumbnail_jpeg  # noqa: E402
 from pipeline.keypoints import MIN_INLIERS, KeypointIndex  # noqa: E402
 from pipeline.moderation.matching import KeypointRule, Matcher, MatchRule, PdqRule, Rule  # noqa: E402
-from pipeline.moderation.pdq_index import PdqIndex  # noqa: E402
+from pipeline.pdq_index import PdqIndex  # noqa: E402
 from tests.near_duplicate_set import (  # noqa: E402
     TRANSFORMS,
     Evaluation,

@@ -21,6 +21,7 @@ from pipeline.errors import BadInput, VlsearchError
 from pipeline.images import read_image_file
 from pipeline.ingest.ingestor import IngestReport, ItemResult, Outcome, ingest_collected
 from pipeline.ingest.sources import Collected, SourcePolicy, collect
+from pipeline.insights.cli import insights_command
 from pipeline.logs import LEVELS, configure_logging
 from pipeline.moderation.cli import moderate_app
 from pipeline.search.explain import why
@@ -612,6 +613,7 @@ def audit_verify(
         raise typer.Exit(1)
 
 
+app.command("insights")(insights_command)
 app.add_typer(moderate_app, name="moderate")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")

@@ -53,6 +53,20 @@ class AssetRecord:
     timestamp_s: float | None = None
 
 
+@dataclass(frozen=True)
+class AssetSummary:
+    """The parts of a record that aggregations read (no thumbnail): what `Store.summaries` returns."""
+
+    id: str
+    uri: str
+    ingested_at: datetime
+    ocr_text: str
+    caption: str
+    pdq: str
+    metadata: dict[str, str]
+    vector: Vector | None = None
+
+
 @dataclass
 class Scores:
     """Every number that placed a hit, so users can see why it ranked where it did."""

@@ -237,6 +237,21 @@ class StoreConformance:
         assert {record.id for record in products} == {dated[3].id, twin.id} and products[0].thumbnail
         assert store.newest(limit=10, where="category = 'none'") == []
 
+    def test_summaries_list_what_a_filter_matches_without_thumbnails(self, store, tickets):
+        store.upsert(tickets)
+        every = store.summaries()
+        assert [summary.id for summary in every] == sorted(record.id for record in tickets)
+        card = next(summary for summary in every if summary.id == tickets[0].id)
+        assert card.uri == tickets[0].uri and card.ocr_text == tickets[0].ocr_text
+        assert card.caption == tickets[0].caption and card.pdq == tickets[0].pdq
+        assert card.metadata == tickets[0].metadata and card.ingested_at == tickets[0].ingested_at
+        assert card.vector is None
+        with_vectors = {summary.id: summary.vector for summary in store.summaries(with_vector=True)}
+        assert np.allclose(with_vectors[tickets[0].id], tickets[0].vector)
+        billing = store.summaries(where="category = 'billing'")
+        assert {summary.id for summary in billing} == {r.id for r in tickets if r.metadata.get("category") == "billing"}
+        assert store.summaries(where="category = 'none'") == []
+
     def test_keyword_scores_are_best_first(self, store, tickets):
         store.upsert(tickets)
         store.optimize()

@@ -16,7 +16,7 @@ from PIL import Image, ImageOps
 from pipeline.errors import BadInput
 from pipeline.images import pdq_distance, pdq_hash
 from pipeline.moderation.matching import KeypointRule, Matcher, PdqRule, Rule, Upload
-from pipeline.moderation.pdq_index import PdqIndex
+from pipeline.pdq_index import PdqIndex
 from tests.near_duplicate_set import (
     CATEGORY_BY_PREFIX,
     FLIP,

@@ -1,7 +1,8 @@
 """Content moderation: known-bad reference images, matching uploads against them, and a review queue.
 
 - library: reference images labelled with a policy category, in their own collection
-- pdq_index, keypoints, rules, judge: the ways an upload can resemble known-bad content
+- rules, judge: the ways an upload can resemble known-bad content (with pipeline/pdq_index.py and keypoints.py,
+  shared with insights and search)
 - matching: runs those rules and explains each match (rule, reference, category, score)
 - queue: the SQLite review queue with leases and an append-only audit log; export: its CSV
 - scan: match files and queue the ones that match; services: wiring from settings

@@ -20,9 +20,9 @@ from pipeline.images import pdq_hash, thumbnail_jpeg
 from pipeline.keypoints import KeypointIndex
 from pipeline.models import Embedder
 from pipeline.moderation.library import Reference
-from pipeline.moderation.pdq_index import PdqIndex
 from pipeline.moderation.rules import PolicyRules
 from pipeline.ocr import OcrEngine
+from pipeline.pdq_index import PdqIndex
 from pipeline.store.base import Store
 
 DEFAULT_PDQ_THRESHOLD = 31

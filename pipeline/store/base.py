@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from pipeline.errors import BadInput
-from pipeline.records import AssetRecord, Hit, Vector
+from pipeline.records import AssetRecord, AssetSummary, Hit, Vector
 
 # Built-in record fields a filter may use, with their kinds; metadata columns are text.
 FILTERABLE_FIELDS: dict[str, str] = {
@@ -116,6 +116,9 @@ class Store(Protocol):
 
     def keyword_count(self, text: str, *, where: str | None = None) -> int | None:
         """How many records keyword search finds for `text` (any term), or None where the engine cannot count."""
+
+    def summaries(self, *, where: str | None = None, with_vector: bool = False) -> list[AssetSummary]:
+        """Every record a filter matches, without its thumbnail, in id order: what insights aggregate over."""
 
     def newest(self, *, limit: int, offset: int = 0, where: str | None = None) -> list[AssetRecord]:
         """Records a filter matches, newest first (ingested_at, then id), from `offset`: browsing without a query."""

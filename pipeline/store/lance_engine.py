@@ -33,7 +33,7 @@ from lancedb.query import MatchQuery
 
 from pipeline.errors import StoreError, VlsearchError
 from pipeline.private import PRIVATE_FILE_MODE, make_private_dir
-from pipeline.records import AssetRecord, Hit, SourceKind, Vector
+from pipeline.records import AssetRecord, AssetSummary, Hit, SourceKind, Vector
 from pipeline.store.analyzer import ANALYZER_VERSION, analysed_text, label_text, search_tokens
 from pipeline.store.base import (
     FILTERABLE_FIELDS,
@@ -566,6 +566,29 @@ class LanceStore:
         order = pc.sort_indices(matched, sort_keys=[("ingested_at", "descending"), ("id", "ascending")])
         page = pc.take(matched.column("id"), order[offset : offset + limit]).to_pylist()
         return self.get(page)
+
+    @_failures_named
+    def summaries(self, *, where: str | None = None, with_vector: bool = False) -> list[AssetSummary]:
+        columns = ["id", "uri", "ingested_at", "ocr_text", "caption", "pdq", *self._meta_fields()]
+        search = self._table.search().select([*columns, "vector"] if with_vector else columns).limit(None)
+        if where:
+            search = search.where(self._sql(where))
+        table = search.to_arrow()
+        table = table.take(pc.sort_indices(table, sort_keys=[("id", "ascending")]))
+        vectors = table.column("vector").to_pylist() if with_vector else [None] * table.num_rows
+        return [
+            AssetSummary(
+                id=row["id"],
+                uri=row["uri"],
+                ingested_at=row["ingested_at"],
+                ocr_text=row["ocr_text"] or "",
+                caption=row["caption"] or "",
+                pdq=row["pdq"] or "",
+                metadata=self._metadata_of(row),
+                vector=None if vector is None else np.asarray(vector, dtype=np.float32),
+            )
+            for row, vector in zip(table.select(columns).to_pylist(), vectors, strict=True)
+        ]
 
     @_failures_named
     def vector_search(self, vector: Vector, *, limit: int, where: str | None = None) -> list[tuple[str, float]]:

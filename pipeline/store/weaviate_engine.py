@@ -43,7 +43,7 @@ from weaviate.exceptions import WeaviateBaseError
 
 import weaviate
 from pipeline.errors import BadInput, StoreError
-from pipeline.records import AssetRecord, Hit, Scores, SourceKind, Vector
+from pipeline.records import AssetRecord, AssetSummary, Hit, Scores, SourceKind, Vector
 from pipeline.store.analyzer import label_text, search_tokens
 from pipeline.store.base import Fusion, StoredAsset, StoreStats, check_column, top_values
 from pipeline.store.visual_words import visual_words
@@ -66,6 +66,7 @@ VISUAL_WORDS = "visual_words"  # the thumbnail's ORB words (visual_words.py), se
 MIN_SERVER_VERSION = (1, 33, 0)  # Not and ContainsNone filters
 LOOKUP_BATCH = 500
 FETCH_LIMIT = 4 * LOOKUP_BATCH  # several objects may share a uri until the stale ones are deleted
+FILTERED_LISTING_MAX = 10_000  # the server's default QUERY_MAXIMUM_RESULTS: the most one filtered listing returns
 COLUMNS_MAX_AGE_S = 30.0
 TRANSIENT_MARKERS = (
     "timeout",
@@ -530,6 +531,46 @@ class WeaviateStore:
     def keyword_count(self, text: str, *, where: str | None = None) -> int | None:
         """None: Weaviate's BM25 answers a limited number of objects and aggregates do not take a BM25 query."""
         return None
+
+    def summaries(self, *, where: str | None = None, with_vector: bool = False) -> list[AssetSummary]:
+        names = ["uri", "ingested_at", "ocr_text", "caption", "pdq", *self._meta_names(self._refresh_columns())]
+        vector = [self.spec.vector_name] if with_vector else False
+        if where:
+            # The cursor API takes no filter; a filtered listing stops at the server's QUERY_MAXIMUM_RESULTS.
+            matched = self.count(where)
+            if matched > FILTERED_LISTING_MAX:
+                raise StoreError(
+                    f"the filter {where!r} matches {matched} assets in {self.name}; Weaviate lists at most "
+                    f"{FILTERED_LISTING_MAX} per filtered query: narrow the filter"
+                )
+            filters = self._filters(where)
+            response = self._query(
+                lambda: self._collection.query.fetch_objects(
+                    filters=filters, limit=max(matched, 1), include_vector=vector, return_properties=names
+                )
+            )
+            objects = list(response.objects)
+        else:
+            try:
+                objects = list(self._collection.iterator(return_properties=names, include_vector=bool(vector)))
+            except WeaviateBaseError as error:
+                raise StoreError(f"listing {self.name} at {self.url} failed: {error}") from error
+        return sorted((self._summary(obj) for obj in objects), key=lambda summary: summary.id)
+
+    def _summary(self, obj: Any) -> AssetSummary:
+        props = obj.properties
+        vector = _vector_of(obj, self.spec.vector_name)
+        ingested_at = props.get("ingested_at")
+        return AssetSummary(
+            id=str(obj.uuid),
+            uri=props.get("uri") or "",
+            ingested_at=ingested_at if isinstance(ingested_at, datetime) else datetime.now(UTC),
+            ocr_text=props.get("ocr_text") or "",
+            caption=props.get("caption") or "",
+            pdq=props.get("pdq") or "",
+            metadata=self._metadata_of(props),
+            vector=None if not vector else np.asarray(vector, dtype=np.float32),
+        )
 
     def newest(self, *, limit: int, offset: int = 0, where: str | None = None) -> list[AssetRecord]:
         # offset + limit is bounded by the server's QUERY_MAXIMUM_RESULTS (10,000 by default).

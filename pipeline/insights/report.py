@@ -1,0 +1,214 @@
+"""Insights over the assets in view (a query's hits and/or a filter's matches): volume over time, groups of
+near-identical images and topics, in one call for the page, the CLI and the API."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+
+from PIL import Image
+
+from pipeline.insights.cache import InsightsCache
+from pipeline.insights.near_duplicates import Group, Progress, compare_new, day_of, groups
+from pipeline.insights.topics import TopicModel, VectorsOf, distinctive, topics_for
+from pipeline.insights.volume import INGESTED_AT, TOP_VALUES, Period, Volume, parse_day, period_start, volume
+from pipeline.models import Captioner
+from pipeline.records import AssetSummary
+from pipeline.store.base import Store, check_column
+
+DATE_SAMPLE = 1000
+DATE_SHARE = 0.9  # a column is a date column when this share of its values (of a sample) are dates
+EXAMPLES = 6
+SUMMARY_MEMBERS = 4
+TILE = 256
+
+Matching = Callable[[str, str | None], list[str]]  # (query, filter) -> ids of the query's hits
+
+
+@dataclass(frozen=True)
+class InsightsRequest:
+    query: str | None = None
+    where: str | None = None
+    date_column: str | None = None  # None: the first metadata column holding dates, else ingested_at
+    by: tuple[str, ...] = ()  # one volume chart per column; none = one chart of everything
+    period: Period = Period.MONTH
+    until: date | None = None  # the current period holds this day (default: the latest dated asset in view)
+    top: int = TOP_VALUES  # values per chart, groups and topics listed
+
+
+@dataclass(frozen=True)
+class Topic:
+    number: int
+    words: list[str]
+    summary: str  # one line from the captioner over a few members ("" without one)
+    size: int  # members in view
+    current: int
+    previous: int
+    examples: list[AssetSummary]
+    member_ids: list[str]
+
+    @property
+    def query(self) -> str:
+        """The topic as a search: its words."""
+        return " ".join(self.words)
+
+    @property
+    def growth(self) -> int:
+        return self.current - self.previous
+
+
+@dataclass
+class Insights:
+    request: InsightsRequest
+    assets: int  # in view
+    date_column: str
+    date_columns: list[str]  # the columns that hold dates, for a picker
+    current: str | None  # the current period's label (the volumes': "2026-02")
+    previous: str | None
+    volumes: list[Volume]
+    groups: list[Group]
+    group_count: int
+    topics: list[Topic]
+    topic_mode: str | None  # "vectors", "text" or None (too few assets)
+    topics_refitted: bool
+    not_compared: int  # assets not yet compared for near-duplicates (the budget ran out)
+    notes: list[str] = field(default_factory=list)
+
+
+def date_columns(store: Store, summaries: Sequence[AssetSummary]) -> list[str]:
+    """Metadata columns whose values are dates (ISO 8601), then ingested_at."""
+    sample = summaries[:: max(1, len(summaries) // DATE_SAMPLE)]
+    found = []
+    for column in store.metadata_columns():
+        values = [summary.metadata[column] for summary in sample if summary.metadata.get(column)]
+        if values and sum(parse_day(value) is not None for value in values) >= DATE_SHARE * len(values):
+            found.append(column)
+    return [*found, INGESTED_AT]
+
+
+def insights(
+    store: Store,
+    cache: InsightsCache,
+    request: InsightsRequest,
+    *,
+    matching: Matching | None = None,
+    vectors_of: VectorsOf | None = None,
+    captioner: Captioner | None = None,
+    compare_budget_s: float | None = None,
+    progress: Progress | None = None,
+) -> Insights:
+    """Insights for `request`; compares new assets for near-duplicates first (within `compare_budget_s`)."""
+    everything = store.summaries()
+    in_view = store.summaries(where=request.where) if request.where else everything
+    notes = []
+    if request.query and request.query.strip():
+        if matching is None:
+            raise ValueError("a query needs a way to search")
+        hits = set(matching(request.query, request.where))
+        in_view = [summary for summary in in_view if summary.id in hits]
+        notes.append(f"the query's best {len(hits)} hits are in view")
+    columns = date_columns(store, everything)
+    date_column = request.date_column or columns[0]
+    if date_column != INGESTED_AT:
+        check_column(date_column, store.metadata_columns())
+    for column in request.by:
+        check_column(column, store.metadata_columns())
+    date_of = day_of(date_column)
+    dated = [(date_of(summary), summary) for summary in in_view]
+    latest = max((day for day, _ in dated if day), default=None)
+    anchor = request.until or latest
+    current = period_start(anchor, request.period) if anchor else None
+    previous = period_start(current - timedelta(days=1), request.period) if current else None
+    volumes = [
+        volume(
+            [(day, summary.metadata.get(column, "") if column else "all") for day, summary in dated],
+            date_column=date_column,
+            by=column,
+            period=request.period,
+            until=anchor,
+            top=request.top,
+        )
+        for column in (request.by or (None,))
+    ]
+    not_compared = compare_new(store, cache, everything, budget_s=compare_budget_s, progress=progress)
+    if not_compared:
+        notes.append(f"{not_compared} assets are not compared for near-duplicates yet: run vlsearch insights again")
+    found_groups = groups(
+        in_view, cache.same_screen_pairs(), date_of=date_of, period=request.period, current=current, previous=previous
+    )
+    model, topic_of, refitted = topics_for(everything, cache, vectors_of)
+    found_groups = [replace(group, words=distinctive(set(group.words), model)) for group in found_groups]
+    topics = _topics(model, topic_of, dated, request, current, previous)
+    if model is not None and captioner is not None:
+        topics = [_summarised(topic, store, cache, captioner) for topic in topics[: request.top]]
+    elif model is not None:
+        said = cache.topic_summaries()
+        topics = [replace(topic, summary=said.get(topic.number, "")) for topic in topics]
+    return Insights(
+        request=request,
+        assets=len(in_view),
+        date_column=date_column,
+        date_columns=columns,
+        current=volumes[0].current,
+        previous=volumes[0].previous,
+        volumes=volumes,
+        groups=found_groups[: request.top],
+        group_count=len(found_groups),
+        topics=topics[: request.top],
+        topic_mode=model.mode if model else None,
+        topics_refitted=refitted,
+        not_compared=not_compared,
+        notes=notes,
+    )
+
+
+def _topics(
+    model: TopicModel | None,
+    topic_of: dict[str, int],
+    dated: Sequence[tuple[date | None, AssetSummary]],
+    request: InsightsRequest,
+    current: date | None,
+    previous: date | None,
+) -> list[Topic]:
+    if model is None:
+        return []
+    members: dict[int, list[tuple[date | None, AssetSummary]]] = {}
+    for day, summary in dated:
+        if summary.id in topic_of:
+            members.setdefault(topic_of[summary.id], []).append((day, summary))
+    topics = []
+    for number, found in members.items():
+        starts = [period_start(day, request.period) for day, _ in found if day]
+        topics.append(
+            Topic(
+                number=number,
+                words=model.labels[number],
+                summary="",
+                size=len(found),
+                current=sum(1 for start in starts if start == current),
+                previous=sum(1 for start in starts if start == previous),
+                examples=[summary for _, summary in found[:EXAMPLES]],
+                member_ids=[summary.id for _, summary in found],
+            )
+        )
+    return sorted(topics, key=lambda topic: (-topic.size, -topic.growth, topic.number))
+
+
+def _summarised(topic: Topic, store: Store, cache: InsightsCache, captioner: Captioner) -> Topic:
+    """The topic with the captioner's one line about a contact sheet of a few members (made once per fit)."""
+    said = cache.topic_summaries().get(topic.number)
+    if said is not None:
+        return replace(topic, summary=said)
+    thumbnails = [record.thumbnail for record in store.get(topic.member_ids[:SUMMARY_MEMBERS]) if record.thumbnail]
+    if not thumbnails:
+        return topic
+    sheet = Image.new("RGB", (TILE * 2, TILE * ((len(thumbnails) + 1) // 2)), "white")
+    for place, thumbnail in enumerate(thumbnails):
+        with Image.open(io.BytesIO(thumbnail)) as tile:
+            sheet.paste(tile.convert("RGB").resize((TILE, TILE)), (TILE * (place % 2), TILE * (place // 2)))
+    lines = next(iter(captioner.caption([sheet])), "").strip().splitlines()
+    summary = lines[0] if lines else ""
+    cache.save_topic_summary(topic.number, summary)
+    return replace(topic, summary=summary)
