@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -298,6 +299,55 @@ def test_feedback_is_recorded_for_a_known_asset_only(api: Api) -> None:
     assert vote.status_code == 200 and vote.json() == {"recorded": True}
     assert unknown.status_code == 404
     assert sideways.status_code == 422 and sideways.json()["error"]["field"] == "vote"
+
+
+def test_api_votes_move_the_hit_for_similar_queries_unless_learning_is_off(api: Api) -> None:
+    query = {"text": "login failed", "limit": 5}
+    with api.client(Role.SUPPORT) as client:
+        before = client.post("/v1/search", json=query).json()["hits"]
+        assert len(before) >= 2
+        second = before[1]
+        for role in (Role.SUPPORT, Role.ANALYST, Role.ADMIN):  # three tokens, three people
+            with api.client(role) as voter:
+                voted = voter.post("/v1/feedback", json={"query": "Failed login!", "asset_id": second["id"], "vote": 1})
+                assert voted.status_code == 200
+        after = client.post("/v1/search", json=query).json()["hits"]
+        unlearned = client.post("/v1/search", json={**query, "learned": False}).json()["hits"]
+    lifted = next(hit for hit in after if hit["id"] == second["id"])
+    assert lifted["scores"]["voted_up"] == 3 and lifted["scores"]["learned"] > 0
+    assert lifted["scores"]["fused"] == pytest.approx(second["scores"]["fused"] + lifted["scores"]["learned"])
+    assert "boosted: 3 people marked it relevant for similar queries" in lifted["reasons"]
+    assert unlearned == before
+    assert cli_hits(api, "--text", "login failed", "--limit", "5", "--no-learned") == before
+
+
+def test_insights_answer_what_insights_json_prints_with_tickets_per_month_by_app(api: Api) -> None:
+    tickets = "ticket_id != ''"
+    params = {"where": tickets, "by": ["app", "error_code"], "period": "month"}
+    with api.client(Role.ANALYST) as client:
+        answer = client.get("/v1/insights", params=params)
+        unknown = client.get("/v1/insights", params={"by": "plan"})
+        broken = client.get("/v1/insights", params={"where": "app ="})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    printed = cli(api.settings, "insights", "--where", tickets, "--by", "app", "--by", "error_code", "--json")
+    assert printed.exit_code == 0, printed.stderr
+    assert {**json.loads(printed.stdout), "topics_refitted": True} == body  # the API's request fitted them
+    wanted = {path.stem for path in SCREENS} | set(TICKETS)
+    rows = [json.loads(line) for line in (SAMPLES / "manifest.jsonl").read_text().splitlines() if line.strip()]
+    expected = Counter((row["created_at"][:7], row["app"]) for row in rows if row["ticket_id"] in wanted)
+    by_app = body["volumes"][0]
+    assert body["assets"] == len(wanted) and by_app["by"] == "app" and body["date_column"] == "created_at"
+    counted = {
+        (month, app): counts[position]
+        for app, counts in by_app["counts"].items()
+        for position, month in enumerate(by_app["periods"])
+        if counts[position]
+    }
+    assert counted == expected
+    assert body["volumes"][1]["by"] == "error_code" and body["current"] == max(month for month, _ in expected)
+    assert unknown.status_code == 400 and "'plan'" in unknown.json()["error"]["message"]
+    assert broken.status_code == 400 and broken.json()["error"]["field"] == "where"
 
 
 def test_stats_are_those_of_stats_json(api: Api) -> None:

@@ -241,3 +241,16 @@ def test_visual_search_bench_prints_the_samples_and_the_cost_at_a_given_size(tmp
     assert [row["step"] for row in steps] == ["candidates", "load", "verify", "whole step"]
     assert all(number(row["p50 ms"]) <= number(row["p95 ms"]) for row in steps)
     assert "300 synthetic screenshots, 5 queries" in done.stdout
+
+
+def test_feedback_boost_bench_learns_on_some_wordings_and_leaves_the_rest_unchanged(tmp_path):
+    done = run_bench("feedback_boost.py", "--queries", "4", "--seeds", "1", "--data", str(tmp_path))
+    per_seed, mean = tables(done.stdout)
+    assert [row["held-out queries"] for row in mean] == ["a similar query learned", "no similar query learned"]
+    for row in per_seed + mean:
+        assert number(row["changed"]) <= number(row["n"])
+    rest = mean[1]
+    assert number(rest["changed"]) == 0
+    before, after = rest["nDCG@10 off -> on"].split(" -> ")
+    assert before == after
+    assert "4 typed questions x 3 wordings" in done.stdout
