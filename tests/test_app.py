@@ -221,10 +221,11 @@ def test_thumbs_up_is_stored_and_survives_a_new_log(open_page, collection):
     first = hits_of(app)[0].record.id
     app.feedback[0].set_value(1).run()
     assert not app.exception
-    votes = FeedbackLog(collection / FEEDBACK_FILE).votes()
+    votes = FeedbackLog(collection / FEEDBACK_FILE).votes(collection="assets")
     assert [(vote.query_text, vote.asset_id, vote.vote) for vote in votes if vote.asset_id == first] == [
         (QUERY, first, 1)
     ]
+    assert [vote.voter for vote in votes if vote.asset_id == first] != [""]  # the signed-in user's vote
 
 
 def test_details_show_every_score_and_find_similar_leaves_the_image_out(open_page, collection):
