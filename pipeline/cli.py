@@ -407,7 +407,8 @@ def evaluate_retrieval(
             notes.insert(0, _split_note(learned, held_out, split_seed))
         if not queries:
             err.print(
-                "no judged queries: the held-out half of the feedback log has no usable votes (try another --split-seed)"
+                "no judged queries: the held-out half of the feedback log has no usable votes "
+                "(try another --split-seed)"
                 if feedback
                 else "no judged queries"
             )

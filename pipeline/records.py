@@ -63,6 +63,7 @@ class AssetSummary:
     ocr_text: str
     caption: str
     pdq: str
+    pdq_quality: int
     metadata: dict[str, str]
     vector: Vector | None = None
 

@@ -2,33 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-import numpy as np
-from numpy.typing import NDArray
-from sklearn.preprocessing import normalize
 
 from pipeline.access.limits import process_query_slots
 from pipeline.config import Settings
 from pipeline.images import ImageLimits, QuerySize
 from pipeline.ingest.fetch import UrlPolicy
 from pipeline.ingest.ingestor import Ingestor, MediaPolicy
-from pipeline.insights.cache import INSIGHTS_FILE, InsightsCache
-from pipeline.insights.near_duplicates import Progress
-from pipeline.insights.report import Insights, InsightsRequest, insights
 from pipeline.models import Models, load_models
 from pipeline.ocr import OcrEngine, RapidOcrEngine, ocr_device, usable_cores
 from pipeline.private import keep_data_private
-from pipeline.records import AssetSummary
 from pipeline.search.feedback import FEEDBACK_FILE, FeedbackLog
 from pipeline.search.learned import LearnedBoost, LoggedVotes, VoteSource
 from pipeline.search.rerank import RerankCache, RerankStage
 from pipeline.search.searcher import Searcher
 from pipeline.store import Store, build_store
-
-FETCHED_VECTORS = 1000  # insights load more vectors than this with one scan of the collection
 
 
 @dataclass
@@ -117,43 +106,6 @@ class Services:
                 weight=self.settings.feedback_weight,
                 similarity=self.settings.feedback_similarity,
             ),
-        )
-
-    def insights(
-        self,
-        request: InsightsRequest,
-        *,
-        compare_budget_s: float | None = None,
-        progress: Progress | None = None,
-    ) -> Insights:
-        """Insights over this collection (the page, `vlsearch insights` and GET /v1/insights): a query is
-        answered by this collection's search, topics use the stored vectors in full mode, a loaded captioner
-        sums each topic up."""
-        settings = self.settings
-
-        def matching(query: str, where: str | None) -> list[str]:
-            hits = self.searcher().search(text=query, where=where, limit=settings.max_results, rerank=False).hits
-            return [hit.record.id for hit in hits]
-
-        def vectors_of(summaries: Sequence[AssetSummary]) -> NDArray[np.float64] | None:
-            wanted = [summary.id for summary in summaries]
-            # A fit needs every vector: one scan; a few new assets: fetched by id.
-            stored = self.store.summaries(with_vector=True) if len(wanted) > FETCHED_VECTORS else self.store.get(wanted)
-            vectors = {found.id: found.vector for found in stored}
-            found = [vectors.get(doc_id) for doc_id in wanted]
-            if any(vector is None for vector in found):
-                return None
-            return normalize(np.stack([np.asarray(vector, dtype=np.float64) for vector in found]))
-
-        return insights(
-            self.store,
-            InsightsCache(settings.data_dir / INSIGHTS_FILE, settings.collection),
-            request,
-            matching=matching,
-            vectors_of=vectors_of if self.models.embedder is not None else None,
-            captioner=self.models.captioner,
-            compare_budget_s=compare_budget_s,
-            progress=progress,
         )
 
     def query_size(self) -> QuerySize:

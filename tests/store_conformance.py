@@ -243,7 +243,7 @@ class StoreConformance:
         assert [summary.id for summary in every] == sorted(record.id for record in tickets)
         card = next(summary for summary in every if summary.id == tickets[0].id)
         assert card.uri == tickets[0].uri and card.ocr_text == tickets[0].ocr_text
-        assert card.caption == tickets[0].caption and card.pdq == tickets[0].pdq
+        assert card.caption == tickets[0].caption and card.pdq == tickets[0].pdq and card.pdq_quality == 90
         assert card.metadata == tickets[0].metadata and card.ingested_at == tickets[0].ingested_at
         assert card.vector is None
         with_vectors = {summary.id: summary.vector for summary in store.summaries(with_vector=True)}

@@ -346,8 +346,8 @@ def test_insights_answer_what_insights_json_prints_with_tickets_per_month_by_app
     }
     assert counted == expected
     assert body["volumes"][1]["by"] == "error_code" and body["current"] == max(month for month, _ in expected)
-    assert unknown.status_code == 400 and "'plan'" in unknown.json()["error"]["message"]
-    assert broken.status_code == 400 and broken.json()["error"]["field"] == "where"
+    assert unknown.status_code == 422 and "'plan'" in unknown.json()["error"]["message"]
+    assert broken.status_code == 422 and broken.json()["error"]["field"] == "where"
 
 
 def test_stats_are_those_of_stats_json(api: Api) -> None:

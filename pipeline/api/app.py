@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from pipeline.api.context import ApiContext, build_context
 from pipeline.api.errors import error_body, install_error_handlers
 from pipeline.api.metrics import ApiMetrics, RequestMetrics
-from pipeline.api.routes import assets, moderation, search, service, vectorizer
+from pipeline.api.routes import assets, insights, moderation, search, service, vectorizer
 from pipeline.config import Settings
 from pipeline.errors import RequestTooLarge
 
@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for router in (search.router, assets.router, moderation.router, service.router, vectorizer.router):
+    for router in (search.router, insights.router, assets.router, moderation.router, service.router, vectorizer.router):
         app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=metrics)

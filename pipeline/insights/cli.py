@@ -20,6 +20,7 @@ from pipeline.config import Settings
 from pipeline.errors import BadInput, VlsearchError
 from pipeline.insights.export import csv_files
 from pipeline.insights.report import Insights, InsightsRequest
+from pipeline.insights.services import collection_insights
 from pipeline.insights.shapes import InsightsShape
 from pipeline.insights.volume import TOP_VALUES, Volume, check_period
 from pipeline.services import build_services
@@ -76,8 +77,8 @@ def insights_command(
             transient=True,
         ) as bar:
             task = bar.add_task("compare", total=None)
-            found = services.insights(
-                request, progress=lambda done, total: bar.update(task, completed=done, total=total)
+            found = collection_insights(
+                services, request, progress=lambda done, total: bar.update(task, completed=done, total=total)
             )
     except VlsearchError as error:
         err.print(f"[red]error:[/red] {escape(str(error))}")

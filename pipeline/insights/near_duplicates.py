@@ -1,7 +1,8 @@
 """Groups of near-identical images: the same screen reported many times, the same photo uploaded again.
 
 Two assets show the same screen when either
-- their PDQ hashes are at most PDQ_SAME bits apart (the same picture rescaled or re-encoded), or
+- their PDQ hashes are at most PDQ_SAME bits apart (the same picture rescaled or re-encoded; only hashes of
+  PDQ quality PDQ_MIN_QUALITY or more count), or
 - their keypoints agree on one transform (MIN_INLIERS pairs or more, as for "looks the same" in search) AND
   their text agrees: most of the words of the shorter text are in the other (MIN_SHARED_WORDS) and no
   error code of one contradicts the other's. Keypoints alone are not enough: screens of one app share its
@@ -35,6 +36,7 @@ from pipeline.store.filter_builder import quote
 from pipeline.store.visual_words import words_of
 
 PDQ_SAME = 31  # the moderation library's default threshold (Meta's recommendation for PDQ)
+PDQ_MIN_QUALITY = 50  # below this PDQ's own quality score, a hash says little (plain pictures hash alike)
 CANDIDATES = 8
 MIN_SHARED_WORDS = 0.5
 MIN_WORDS = 3  # fewer words than this: a picture, judged by keypoints alone
@@ -115,7 +117,7 @@ class _Comparer:
     def __init__(self, store: Store, summaries: Sequence[AssetSummary]) -> None:
         self.store = store
         self.by_id = {summary.id: summary for summary in summaries}
-        self.hashed = [summary.id for summary in summaries if len(summary.pdq) == 64]
+        self.hashed = [summary.id for summary in summaries if _usable_pdq(summary.pdq, summary.pdq_quality)]
         self.pdq = PdqIndex([self.by_id[doc_id].pdq for doc_id in self.hashed])
         self.matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
         self.seen: dict[str, Features | None] = {}
@@ -124,17 +126,17 @@ class _Comparer:
         """(this id, other id, evidence) for every asset showing the same screen as `record`."""
         if len(self.seen) > 20 * COMPARE_BATCH:
             self.seen.clear()
-        found = features(record.thumbnail) if record.thumbnail else None
+        found = _features(record)
         self.seen[record.id] = found
         candidates = {doc_id for doc_id, _ in self.store.visual_search(words_of(found), limit=CANDIDATES + 1)}
         close = (
             {self.hashed[row]: distance for row, distance in self.pdq.within(record.pdq, PDQ_SAME)}
-            if len(record.pdq) == 64
+            if _usable_pdq(record.pdq, record.pdq_quality)
             else {}
         )
         candidates = (candidates | set(close)) & set(self.by_id) - {record.id}
         for other in self.store.get([doc_id for doc_id in candidates if doc_id not in self.seen]):
-            self.seen[other.id] = features(other.thumbnail) if other.thumbnail else None
+            self.seen[other.id] = _features(other)
         pairs = []
         for doc_id in sorted(candidates):
             evidence = _same_screen(
@@ -143,6 +145,20 @@ class _Comparer:
             if evidence:
                 pairs.append((record.id, doc_id, evidence))
         return pairs
+
+
+def _usable_pdq(value: str, quality: int) -> bool:
+    return len(value) == 64 and quality >= PDQ_MIN_QUALITY
+
+
+def _features(record: AssetRecord) -> Features | None:
+    """The thumbnail's keypoints; None without a thumbnail or when it cannot be decoded (then PDQ alone judges)."""
+    if not record.thumbnail:
+        return None
+    try:
+        return features(record.thumbnail)
+    except OSError:
+        return None
 
 
 def _same_screen(

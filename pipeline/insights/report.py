@@ -19,7 +19,7 @@ from pipeline.records import AssetSummary
 from pipeline.store.base import Store, check_column
 
 DATE_SAMPLE = 1000
-DATE_SHARE = 0.9  # a column is a date column when this share of its values (of a sample) are dates
+DATE_SHARE = 0.8  # a column is a date column when this share of its values (of a sample) are dates
 EXAMPLES = 6
 SUMMARY_MEMBERS = 4
 TILE = 256

@@ -14,6 +14,7 @@ ordered by asset id, so the same collection gives the same topics and labels.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import sparse
 from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 from sklearn.preprocessing import normalize
 
@@ -139,7 +141,10 @@ def fit(
         else KMeans(n_clusters=k, random_state=seed, n_init=4)
     )
     assigned = np.full(len(summaries), -1, dtype=np.int64)
-    assigned[rows] = clusterer.fit_predict(points)
+    with warnings.catch_warnings():
+        # Fewer distinct assets than topics (copies of one text): some topics stay empty and are not shown.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assigned[rows] = clusterer.fit_predict(points)
     centroids = np.asarray(clusterer.cluster_centers_, dtype=np.float64)
     model = TopicModel(mode, terms, idf, centroids, _labels(weights, assigned, k, terms), len(summaries))
     return model, assigned

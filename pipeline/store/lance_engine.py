@@ -569,7 +569,7 @@ class LanceStore:
 
     @_failures_named
     def summaries(self, *, where: str | None = None, with_vector: bool = False) -> list[AssetSummary]:
-        columns = ["id", "uri", "ingested_at", "ocr_text", "caption", "pdq", *self._meta_fields()]
+        columns = ["id", "uri", "ingested_at", "ocr_text", "caption", "pdq", "pdq_quality", *self._meta_fields()]
         search = self._table.search().select([*columns, "vector"] if with_vector else columns).limit(None)
         if where:
             search = search.where(self._sql(where))
@@ -584,6 +584,7 @@ class LanceStore:
                 ocr_text=row["ocr_text"] or "",
                 caption=row["caption"] or "",
                 pdq=row["pdq"] or "",
+                pdq_quality=row["pdq_quality"] or 0,
                 metadata=self._metadata_of(row),
                 vector=None if vector is None else np.asarray(vector, dtype=np.float32),
             )

@@ -533,7 +533,8 @@ class WeaviateStore:
         return None
 
     def summaries(self, *, where: str | None = None, with_vector: bool = False) -> list[AssetSummary]:
-        names = ["uri", "ingested_at", "ocr_text", "caption", "pdq", *self._meta_names(self._refresh_columns())]
+        names = ["uri", "ingested_at", "ocr_text", "caption", "pdq", "pdq_quality"]
+        names += self._meta_names(self._refresh_columns())
         vector = [self.spec.vector_name] if with_vector else False
         if where:
             # The cursor API takes no filter; a filtered listing stops at the server's QUERY_MAXIMUM_RESULTS.
@@ -568,6 +569,7 @@ class WeaviateStore:
             ocr_text=props.get("ocr_text") or "",
             caption=props.get("caption") or "",
             pdq=props.get("pdq") or "",
+            pdq_quality=int(props.get("pdq_quality") or 0),
             metadata=self._metadata_of(props),
             vector=None if not vector else np.asarray(vector, dtype=np.float32),
         )
