@@ -254,3 +254,15 @@ def test_feedback_boost_bench_learns_on_some_wordings_and_leaves_the_rest_unchan
     before, after = rest["nDCG@10 off -> on"].split(" -> ")
     assert before == after
     assert "4 typed questions x 3 wordings" in done.stdout
+
+
+def test_insights_bench_times_every_step_at_a_given_size(tmp_path):
+    done = run_bench("insights.py", "--records", "300", "--compare", "20", "--data", str(tmp_path))
+    (steps,) = tables(done.stdout)
+    names = [row["step"] for row in steps]
+    assert names[0] == "read 300 assets (`store.summaries`, no thumbnails)"
+    assert any(name.startswith("topics by text: first fit") for name in names)
+    assert any(name.startswith("topics by vectors: first fit (300 ") for name in names)
+    assert "near-identical: 20 new assets compared" in names
+    assert any(name.startswith("whole `insights` call, cache warm (300 assets") for name in names)
+    assert all(row["time"].endswith((" s", " h", " ms each)")) for row in steps)

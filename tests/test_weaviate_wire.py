@@ -518,6 +518,49 @@ def test_iter_ids_walks_the_cursor(wire, store):
     assert [r.after for r in requests] == ["", ID_B, ID_C]
 
 
+def test_summaries_walk_the_cursor_without_thumbnails(wire, store):
+    ingested = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    wire.grpc.search_replies.extend(
+        [
+            search_reply(
+                [
+                    Found(
+                        ID_B, stored_properties(ID_B, "/b.png", ingested_at=ingested, m_app="PayFlow", pdq="ab" * 32)
+                    ),
+                    Found(ID_A, stored_properties(ID_A, "/a.png", ocr_text="Card declined", pdq_quality=80)),
+                ]
+            ),
+            search_reply([]),
+        ]
+    )
+    found = store.summaries()
+    assert [summary.id for summary in found] == [ID_A, ID_B]  # in id order, as every engine lists them
+    second, first = found[1], found[0]
+    assert (second.uri, second.ingested_at, second.metadata, second.pdq) == (
+        "/b.png",
+        ingested,
+        {"app": "PayFlow"},
+        "ab" * 32,
+    )
+    assert (first.ocr_text, first.pdq_quality, first.vector) == ("Card declined", 80, None)
+    request = wire.grpc.requests_of("Search")[0]
+    asked = set(request.properties.non_ref_properties)
+    assert {"uri", "ingested_at", "ocr_text", "caption", "pdq", "pdq_quality"} <= asked and "thumbnail" not in asked
+    assert not request.HasField("filters")
+
+
+def test_filtered_summaries_count_first_and_refuse_past_the_servers_listing_limit(wire, store):
+    wire.grpc.aggregate_replies.extend([aggregate_reply(2), aggregate_reply(10_001)])
+    wire.grpc.search_replies.append(search_reply([Found(ID_C, stored_properties(ID_C, "/c.png", m_app="Zipp"))]))
+    (summary,) = store.summaries(where="mime = 'image/png'")
+    assert summary.metadata == {"app": "Zipp"}
+    (request,) = wire.grpc.requests_of("Search")
+    assert request.limit == 2 and filter_tree(request.filters) == ("EQUAL", "mime", "image/png")
+    with pytest.raises(StoreError, match="matches 10001 assets .* at most 10000 per filtered query"):
+        store.summaries(where="mime = 'image/png'")
+    assert len(wire.grpc.requests_of("Search")) == 1  # nothing fetched for the refused filter
+
+
 def test_delete_sends_the_valid_ids_and_returns_the_servers_count(wire, store):
     wire.grpc.delete_replies.append(delete_reply(matches=3, successful=2, failed=1))
     assert store.delete([ID_A, "not-a-uuid", ID_B.upper()]) == 2  # the reply's `successful`, not `matches`
