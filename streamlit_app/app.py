@@ -15,6 +15,10 @@ PAGES = [
     ),
     (
         Permission.SEARCH,
+        st.Page("views/insights.py", title="Insights", icon=":material/insights:", url_path="insights"),
+    ),
+    (
+        Permission.SEARCH,
         st.Page("views/lookup.py", title="Screenshot lookup", icon=":material/support_agent:", url_path="lookup"),
     ),
     (

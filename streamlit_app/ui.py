@@ -31,6 +31,7 @@ from pipeline.access.auth import (
 from pipeline.access.limits import ModelCallBudgets, search_model_calls
 from pipeline.config import Settings
 from pipeline.display.assets import AssetView, player_span
+from pipeline.display.filters import ColumnFilter, FilterKind, filter_where
 from pipeline.display.overview import example_queries, facet_values
 from pipeline.errors import AuthNotConfigured, LimitReached, PermissionDenied, SignInFailed, VlsearchError
 from pipeline.formatting import clock
@@ -158,6 +159,45 @@ def asset_picture(hit: Hit, view: AssetView, *, key: str) -> None:
         st.link_button(
             f"Open page {hit.record.page} of {escape(parent.name)}", hit.record.uri, icon=":material/open_in_new:"
         )
+
+
+def filter_widgets(filters: list[ColumnFilter], prefix: str) -> str | None:
+    """One widget per metadata column, suited to its values (keys `{prefix}_filter_{column}`); the filter
+    expression they make together."""
+    choices: dict[str, list[str]] = {}
+    texts: dict[str, str] = {}
+    ranges: dict[str, Any] = {}
+    slots = st.columns(4)
+    for index, column_filter in enumerate(filters):
+        column = column_filter.column
+        key, label = f"{prefix}_filter_{column}", escape(column)  # a widget label is Markdown
+        slot = slots[index % 4]
+        if column_filter.kind == FilterKind.CHOICE:
+            counts = dict(column_filter.values)
+            choices[column] = slot.multiselect(
+                label,
+                list(counts),
+                key=key,
+                format_func=lambda value, counts=counts: f"{value[:60]} ({counts[value]})",
+                help="Records in the collection holding each value.",
+            )
+        elif column_filter.kind == FilterKind.TEXT:
+            texts[column] = slot.text_input(
+                label, key=key, placeholder=f"contains… e.g. {column_filter.values[0][0][:30]}",
+                help=f"{len(column_filter.values):,}+ distinct values: type part of one.",
+            )  # fmt: skip
+        elif column_filter.kind == FilterKind.DATE_RANGE:
+            low, high = column_filter.low, column_filter.high
+            picked = slot.date_input(label, value=(low, high), key=key, help="From and to, both days included.")
+            if isinstance(picked, tuple) and len(picked) == 2 and picked != (low, high):
+                ranges[column] = picked
+        elif isinstance(column_filter.low, float) and isinstance(column_filter.high, float):
+            low_number, high_number = column_filter.low, column_filter.high
+            if low_number < high_number:
+                picked = slot.slider(label, low_number, high_number, (low_number, high_number), key=key)
+                if tuple(picked) != (low_number, high_number):
+                    ranges[column] = tuple(picked)
+    return filter_where(choices, texts, ranges)
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from PIL import Image
 from pipeline.access.audit import Action, logged_query
 from pipeline.access.auth import Permission
 from pipeline.display.assets import asset_view, fit_width
-from pipeline.display.filters import ColumnFilter, FilterKind, column_filters, filter_where
+from pipeline.display.filters import column_filters
 from pipeline.display.results import (
     BASE_COLUMNS,
     NEWEST,
@@ -278,44 +278,6 @@ def charts(hits: list[Hit], columns: list[str]) -> None:
         st.plotly_chart(figure, key="analyst_score_chart")
 
 
-def filter_widgets(filters: list[ColumnFilter]) -> str | None:
-    """One widget per metadata column, suited to its values; the filter expression they make together."""
-    choices: dict[str, list[str]] = {}
-    texts: dict[str, str] = {}
-    ranges: dict[str, Any] = {}
-    slots = st.columns(4)
-    for index, column_filter in enumerate(filters):
-        column = column_filter.column
-        key, label = f"analyst_filter_{column}", escape(column)  # a widget label is Markdown
-        slot = slots[index % 4]
-        if column_filter.kind == FilterKind.CHOICE:
-            counts = dict(column_filter.values)
-            choices[column] = slot.multiselect(
-                label,
-                list(counts),
-                key=key,
-                format_func=lambda value, counts=counts: f"{value[:60]} ({counts[value]})",
-                help="Records in the collection holding each value.",
-            )
-        elif column_filter.kind == FilterKind.TEXT:
-            texts[column] = slot.text_input(
-                label, key=key, placeholder=f"contains… e.g. {column_filter.values[0][0][:30]}",
-                help=f"{len(column_filter.values):,}+ distinct values: type part of one.",
-            )  # fmt: skip
-        elif column_filter.kind == FilterKind.DATE_RANGE:
-            low, high = column_filter.low, column_filter.high
-            picked = slot.date_input(label, value=(low, high), key=key, help="From and to, both days included.")
-            if isinstance(picked, tuple) and len(picked) == 2 and picked != (low, high):
-                ranges[column] = picked
-        elif isinstance(column_filter.low, float) and isinstance(column_filter.high, float):
-            low_number, high_number = column_filter.low, column_filter.high
-            if low_number < high_number:
-                picked = slot.slider(label, low_number, high_number, (low_number, high_number), key=key)
-                if tuple(picked) != (low_number, high_number):
-                    ranges[column] = tuple(picked)
-    return filter_where(choices, texts, ranges)
-
-
 def results(searcher: Searcher, query: dict, columns: list[str]) -> None:
     result = query["result"]
     hits: list[Hit] = query["hits"]
@@ -462,7 +424,7 @@ with ui.guard("searching"):
             else "Unavailable: no reranker model is loaded (VLSEARCH_RERANK_MODEL), so hits keep their fused order.",
         )
         with st.expander("Filters", expanded=False):
-            where = filter_widgets(column_filters(facets))
+            where = ui.filter_widgets(column_filters(facets), "analyst")
         submitted = st.form_submit_button("Search", type="primary", icon=":material/search:")
     if reduced:
         st.caption("OCR + keyword mode: alpha and fusion are greyed out because there are no vectors to weigh.")
@@ -488,6 +450,9 @@ with ui.guard("searching"):
     example = st.session_state.pop("analyst_example", None)  # an example query picked on Home
     if example and not submitted:
         search(services.searcher(), text=example, image=None, image_sha="", label=example, where=None)
+    opened = st.session_state.pop("analyst_open", None)  # a group or topic opened from Insights: text, where, label
+    if opened and not submitted:
+        search(services.searcher(), image=None, image_sha="", **opened)
 
     query = st.session_state.get("analyst_search")
     if query is None and not submitted:
