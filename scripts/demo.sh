@@ -22,6 +22,8 @@ cat <<TXT
   Open http://localhost:$PORT
     Home                the collection, the engine, the model mode; upload more images
     Analyst dashboard   http://localhost:$PORT/analyst  search, filters, scores, charts, CSV, thumbs up/down
+    Insights            http://localhost:$PORT/insights  volume per month by app and error code, near-identical groups, topics
+                        (vlsearch ingest tests/data/query_screens puts customers' screenshots beside their tickets' screens)
     Screenshot lookup   http://localhost:$PORT/lookup   drop tests/data/query_screens/SUP-1042.jpg
 
   The demo collection is in $VLSEARCH_DATA_DIR. Point the command line at it from any folder:
