@@ -7,10 +7,12 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import itertools
 import json
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -297,3 +299,45 @@ def test_cli_prints_json_and_writes_csv(services, tmp_path, monkeypatch):
     assert table.exit_code == 0 and "2026-W07" in table.stdout
     wrong = runner.invoke(app, ["insights", "--period", "year"])
     assert wrong.exit_code == 1 and "period 'year'" in wrong.output
+
+
+# full mode: the tiny Qwen3-VL ----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_with_an_embedder_topics_follow_the_vectors_and_the_captioner_sums_each_up(tiny_settings):
+    from PIL import Image
+
+    from pipeline.images import thumbnail_jpeg
+
+    services = build_services(tiny_settings)
+    dim = tiny_settings.embed_dim
+    rng = np.random.default_rng(3)
+    records = []
+    for number, (theme, words) in enumerate(itertools.product(("red", "blue"), THEMES.values())):
+        for copy in range(2):
+            # The vector says red or blue; the text is one of three unrelated themes, so text would cluster otherwise.
+            centre = np.eye(dim)[0 if theme == "red" else 1]
+            vector = (centre + 0.05 * rng.standard_normal(dim)).astype(np.float32)
+            picture = Image.new("RGB", (64, 64), theme)
+            record = make_record(f"{theme}{number}-{copy}", words, vector=vector / np.linalg.norm(vector))
+            records.append(
+                dataclasses.replace(record, thumbnail=thumbnail_jpeg(picture), metadata={"colour": theme}, pdq="")
+            )
+    services.store.upsert(records)
+    captioned: list[int] = []
+    captioner = services.models.captioner
+    assert captioner is not None
+    original = captioner.caption
+    captioner.caption = lambda images: captioned.append(len(images)) or original(images)  # type: ignore[method-assign]
+    found = collection_insights(services, InsightsRequest())
+    assert found.topic_mode == "vectors" and len(found.topics) == 2
+    for topic in found.topics:
+        colours = {services.store.get([doc_id])[0].metadata["colour"] for doc_id in topic.member_ids}
+        assert len(colours) == 1 and topic.size == 6
+    said = InsightsCache(tiny_settings.data_dir / INSIGHTS_FILE, "assets").topic_summaries()
+    assert captioned == [1, 1]  # one contact sheet per topic
+    assert {topic.number: topic.summary for topic in found.topics} == said
+    again = collection_insights(services, InsightsRequest())
+    assert captioned == [1, 1] and [topic.summary for topic in again.topics] == [t.summary for t in found.topics]
+    services.close()

@@ -4,6 +4,7 @@ near-identical images and topics, in one call for the page, the CLI and the API.
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -17,6 +18,8 @@ from pipeline.insights.volume import INGESTED_AT, TOP_VALUES, Period, Volume, pa
 from pipeline.models import Captioner
 from pipeline.records import AssetSummary
 from pipeline.store.base import Store, check_column
+
+log = logging.getLogger(__name__)
 
 DATE_SAMPLE = 1000
 DATE_SHARE = 0.8  # a column is a date column when this share of its values (of a sample) are dates
@@ -201,14 +204,27 @@ def _summarised(topic: Topic, store: Store, cache: InsightsCache, captioner: Cap
     said = cache.topic_summaries().get(topic.number)
     if said is not None:
         return replace(topic, summary=said)
-    thumbnails = [record.thumbnail for record in store.get(topic.member_ids[:SUMMARY_MEMBERS]) if record.thumbnail]
-    if not thumbnails:
+    tiles = [tile for record in store.get(topic.member_ids[:SUMMARY_MEMBERS]) if (tile := _tile(record.thumbnail))]
+    if not tiles:
         return topic
-    sheet = Image.new("RGB", (TILE * 2, TILE * ((len(thumbnails) + 1) // 2)), "white")
-    for place, thumbnail in enumerate(thumbnails):
-        with Image.open(io.BytesIO(thumbnail)) as tile:
-            sheet.paste(tile.convert("RGB").resize((TILE, TILE)), (TILE * (place % 2), TILE * (place // 2)))
-    lines = next(iter(captioner.caption([sheet])), "").strip().splitlines()
+    sheet = Image.new("RGB", (TILE * 2, TILE * ((len(tiles) + 1) // 2)), "white")
+    for place, tile in enumerate(tiles):
+        sheet.paste(tile, (TILE * (place % 2), TILE * (place // 2)))
+    try:
+        lines = next(iter(captioner.caption([sheet])), "").strip().splitlines()
+    except (RuntimeError, ValueError, OSError) as error:  # the topics stand without it; tried again next time
+        log.warning("could not sum up topic %d with the captioner: %s", topic.number, error)
+        return topic
     summary = lines[0] if lines else ""
     cache.save_topic_summary(topic.number, summary)
     return replace(topic, summary=summary)
+
+
+def _tile(thumbnail: bytes) -> Image.Image | None:
+    if not thumbnail:
+        return None
+    try:
+        with Image.open(io.BytesIO(thumbnail)) as image:
+            return image.convert("RGB").resize((TILE, TILE))
+    except OSError:
+        return None
