@@ -116,7 +116,9 @@ def _print(found: Insights) -> None:
         title=f"Near-identical images: {found.group_count} groups", title_justify="left", box=box.SIMPLE_HEAD
     )
     for column in ("size", found.current or "current", found.previous or "previous", "words", "members"):
-        groups.add_column(column, justify="right" if column != "words" and column != "members" else "left")
+        groups.add_column(
+            column, justify="left" if column in ("words", "members") else "right", no_wrap=column != "members"
+        )
     for group in found.groups:
         members = ", ".join(Path(member.uri).name for member in group.members[:4])
         more = f" (+{group.size - 4} more)" if group.size > 4 else ""
@@ -153,7 +155,7 @@ def _volume_table(volume: Volume) -> Table:
         title_justify="left",
         box=box.SIMPLE_HEAD,
     )
-    table.add_column(volume.by or "")
+    table.add_column(volume.by or "", no_wrap=True)
     for period in shown:
         table.add_column(period, justify="right")
     table.add_column("change", justify="right")
