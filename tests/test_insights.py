@@ -9,7 +9,7 @@ import dataclasses
 import io
 import itertools
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +23,15 @@ from pipeline.ingest.ingestor import Outcome
 from pipeline.ingest.sources import collect, read_manifest
 from pipeline.insights.cache import INSIGHTS_FILE, InsightsCache
 from pipeline.insights.export import changes_csv, volume_csv
-from pipeline.insights.near_duplicates import text_agrees
+from pipeline.insights.near_duplicates import Group, text_agrees
 from pipeline.insights.report import InsightsRequest
 from pipeline.insights.services import collection_insights
 from pipeline.insights.topics import fit, topics_for
 from pipeline.insights.volume import OTHER, Change, Period, volume
+from pipeline.records import AssetSummary
 from pipeline.services import build_services
+from pipeline.store.base import FILTERABLE_FIELDS
+from pipeline.store.filters import MAX_EXPRESSION_CHARS, parse_filter
 from pipeline.store.lance_engine import LanceStore
 from tests.store_conformance import DIM, make_record
 
@@ -191,6 +194,21 @@ def test_a_customer_screenshot_groups_with_its_ticket_and_not_with_a_look_alike(
     services.close()
 
 
+def test_a_big_groups_filter_lists_as_many_members_as_a_filter_holds():
+    members = [
+        AssetSummary(
+            f"id{n}", f"/uploads/customers/2026/ticket-{n:04d}-screenshot.png", datetime.now(UTC), "", "", "", 0, {}
+        )
+        for n in range(80)
+    ]
+    group = Group(members[0], members, current=0, previous=0, words=[])
+    assert len(group.filter) <= MAX_EXPRESSION_CHARS
+    listed = parse_filter(group.filter, FILTERABLE_FIELDS)
+    assert listed.values[0] == members[0].uri and 30 < len(listed.values) < 80
+    small = Group(members[0], members[:3], current=0, previous=0, words=[])
+    assert parse_filter(small.filter, FILTERABLE_FIELDS).values == tuple(m.uri for m in members[:3])
+
+
 def test_same_words_but_another_error_code_is_another_screen():
     screen = "Payment failed. Your card was declined by the issuer. Error PF-4021. Try another card or contact us."
     assert text_agrees(screen, screen.replace("Try another card", "Please try another card"))
@@ -284,9 +302,14 @@ def test_cli_prints_json_and_writes_csv(services, tmp_path, monkeypatch):
     monkeypatch.setenv("VLSEARCH_DATA_DIR", str(services.settings.data_dir))
     monkeypatch.setenv("VLSEARCH_MODELS_ENABLED", "false")
     runner = CliRunner()
+    postponed = runner.invoke(app, ["insights", "--compare-for", "0", "--json"])
+    assert postponed.exit_code == 0 and json.loads(postponed.stdout)["not_compared"] == len(DATED)
+    assert "8 assets are not compared for near-duplicates yet" in postponed.stderr
+    assert json.loads(postponed.stdout)["groups"] == []  # nothing compared, nothing grouped
     result = runner.invoke(app, ["insights", "--by", "app", "--json", "--csv", str(tmp_path / "csv")])
     assert result.exit_code == 0, result.output
     shown = json.loads(result.stdout)
+    assert shown["not_compared"] == 0
     assert shown["volumes"][0]["counts"] == {"X": [0, 2, 1], "Y": [1, 0, 2]}
     assert shown["volumes"][0]["changes"][0] == {"value": "Y", "current": 2, "previous": 0, "delta": 2}
     assert sorted(path.name for path in (tmp_path / "csv").iterdir()) == [

@@ -13,7 +13,14 @@ from pydantic import ValidationError
 from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from pipeline.config import Settings
@@ -43,6 +50,12 @@ def insights_command(
         Optional[str], typer.Option(help="the current period holds this day (default: the latest date in view)")
     ] = None,
     top: Annotated[int, typer.Option(min=1, max=100, help="values per chart, groups and topics")] = TOP_VALUES,
+    compare_for: Annotated[
+        Optional[float],
+        typer.Option(
+            min=0, help="compare new assets for near-duplicates for at most this many seconds (default: all of them)"
+        ),
+    ] = None,
     csv_dir: Annotated[
         Optional[Path], typer.Option("--csv", help="also write every chart and list as CSV here")
     ] = None,
@@ -73,18 +86,27 @@ def insights_command(
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
+            TimeRemainingColumn(),
             console=err,
             transient=True,
         ) as bar:
             task = bar.add_task("compare", total=None)
             found = collection_insights(
-                services, request, progress=lambda done, total: bar.update(task, completed=done, total=total)
+                services,
+                request,
+                compare_budget_s=compare_for,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
     except VlsearchError as error:
         err.print(f"[red]error:[/red] {escape(str(error))}")
         raise typer.Exit(1) from error
     for note in found.notes:
         err.print(f"[yellow]note:[/yellow] {escape(note)}")
+    if found.not_compared:
+        err.print(
+            f"[yellow]note:[/yellow] {found.not_compared} assets are not compared for near-duplicates yet (their "
+            "groups may be missing): run `vlsearch insights` again to go on"
+        )
     if csv_dir is not None:
         csv_dir.mkdir(parents=True, exist_ok=True)
         for name, content in csv_files(found).items():

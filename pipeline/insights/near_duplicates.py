@@ -33,6 +33,7 @@ from pipeline.search.highlight import terms
 from pipeline.search.lookup import error_codes
 from pipeline.store.base import Store
 from pipeline.store.filter_builder import quote
+from pipeline.store.filters import MAX_EXPRESSION_CHARS
 from pipeline.store.visual_words import words_of
 
 PDQ_SAME = 31  # the moderation library's default threshold (Meta's recommendation for PDQ)
@@ -41,7 +42,6 @@ CANDIDATES = 8
 MIN_SHARED_WORDS = 0.5
 MIN_WORDS = 3  # fewer words than this: a picture, judged by keypoints alone
 COMPARE_BATCH = 50
-LISTED_MEMBERS = 50
 
 Progress = Callable[[int, int], None]
 
@@ -66,7 +66,17 @@ class Group:
 
     @property
     def filter(self) -> str:
-        return f"uri IN ({', '.join(quote(member.uri) for member in self.members[:LISTED_MEMBERS])})"
+        """A search filter listing the members, earliest first, as many as a filter may hold (most groups: all)."""
+        listed = [quote(self.members[0].uri)]
+        for member in self.members[1:]:
+            if len(_uris_in([*listed, quote(member.uri)])) > MAX_EXPRESSION_CHARS:
+                break
+            listed.append(quote(member.uri))
+        return _uris_in(listed)
+
+
+def _uris_in(quoted: list[str]) -> str:
+    return f"uri IN ({', '.join(quoted)})"
 
 
 def text_agrees(first: str, second: str) -> bool:
@@ -101,7 +111,7 @@ def compare_new(
     started = time.monotonic()
     done = 0
     for start in range(0, len(todo), COMPARE_BATCH):
-        if budget_s is not None and time.monotonic() - started > budget_s:
+        if budget_s is not None and time.monotonic() - started >= budget_s:
             break
         batch = todo[start : start + COMPARE_BATCH]
         cache.save_comparisons(batch, [pair for record in store.get(batch) for pair in comparer.same_as(record)])

@@ -136,8 +136,6 @@ def insights(
         for column in (request.by or (None,))
     ]
     not_compared = compare_new(store, cache, everything, budget_s=compare_budget_s, progress=progress)
-    if not_compared:
-        notes.append(f"{not_compared} assets are not compared for near-duplicates yet: run vlsearch insights again")
     found_groups = groups(
         in_view, cache.same_screen_pairs(), date_of=date_of, period=request.period, current=current, previous=previous
     )

@@ -365,8 +365,7 @@ with ui.guard("reading insights"):
     described.append(f"filter: {escape(request.where or 'none')}")
     st.caption(" · ".join(described))
     for note in found.notes:
-        if "not compared" not in note:  # said below, with a button to go on
-            st.caption(escape(note))
+        st.caption(escape(note))
     if found.date_columns == [INGESTED_AT]:
         st.info(
             "No metadata column holds dates, so assets are counted by when they were ingested (ingested_at). A "
