@@ -1,10 +1,11 @@
 """Learning from votes: does a thumbs-up on one wording help the same question asked in other words, and does it
 leave every other query alone?
 
-    python bench/feedback_boost.py [--queries 53] [--seeds 3] [--people 2] [--data DIR]
+    python bench/feedback_boost.py [--queries 69] [--seeds 3] [--people 2] [--data DIR] [--qrels FILE ...]
 
 1. Ingests samples/manifest.jsonl (45 images, OCR + keyword mode) into a temporary data directory (or --data).
-2. Simulated people: every typed query of samples/qrels.jsonl and bench/data/eval_set/qrels.jsonl is asked in
+2. Simulated people: every typed query of samples/qrels.jsonl, bench/data/eval_set/qrels.jsonl and
+   bench/data/eval_set/recurring.jsonl (vague questions asked again and again; --qrels picks others) is asked in
    three wordings with the same normalised text (as typed; its words in reverse order; "please help: ...?"). For
    each wording, --people people search it (nothing learned yet) and vote on its top 10: thumbs up on every hit
    the judgments call relevant, thumbs down on every other hit ranked above the last relevant one.
@@ -24,6 +25,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +36,11 @@ from pipeline.ingest.sources import read_manifest  # noqa: E402
 from pipeline.search.evaluation import JudgedQuery, read_qrels  # noqa: E402
 from pipeline.services import Services, build_services  # noqa: E402
 
-QRELS = (ROOT / "samples" / "qrels.jsonl", ROOT / "bench" / "data" / "eval_set" / "qrels.jsonl")
+QRELS = (
+    ROOT / "samples" / "qrels.jsonl",
+    ROOT / "bench" / "data" / "eval_set" / "qrels.jsonl",
+    ROOT / "bench" / "data" / "eval_set" / "recurring.jsonl",
+)
 REDUCED = {"VLSEARCH_MODELS_ENABLED": "false", "HF_HUB_OFFLINE": "1"}
 GROUPS = ("a similar query learned", "no similar query learned")
 METRICS = ("recall@1", "mrr", "ndcg@10")
@@ -45,9 +51,9 @@ def wordings(text: str) -> list[str]:
     return [text, " ".join(reversed(text.split())), f"please help: {text}?"]
 
 
-def typed_queries(limit: int | None) -> list[JudgedQuery]:
+def typed_queries(limit: int | None, files: Sequence[Path] = QRELS) -> list[JudgedQuery]:
     seen: dict[str, JudgedQuery] = {}
-    for path in QRELS:
+    for path in files:
         for query in read_qrels(path):
             if query.text and query.image is None:
                 seen.setdefault(query.text.lower(), query)
@@ -105,6 +111,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="splits of the votes to evaluate (0, 1, ...)")
     parser.add_argument("--people", type=int, default=2, help="people voting on each wording")
     parser.add_argument("--data", type=Path, default=None, help="data directory (default: a temporary one)")
+    parser.add_argument("--qrels", type=Path, action="append", help="judgments to ask (repeatable; default: all three)")
     args = parser.parse_args()
     data_dir = args.data or Path(tempfile.mkdtemp(prefix="vlsearch-feedback-"))
     for key, value in REDUCED.items():
@@ -112,7 +119,7 @@ def main() -> None:
     services = build_services(Settings(data_dir=data_dir, models_enabled=False))
     try:
         services.ingestor().ingest(read_manifest(ROOT / "samples" / "manifest.jsonl").items)
-        queries = typed_queries(args.queries)
+        queries = typed_queries(args.queries, args.qrels or QRELS)
         votes = vote(services, queries, args.people)
         weight = services.settings.feedback_weight
     finally:
