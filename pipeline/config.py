@@ -131,6 +131,13 @@ class Settings(BaseSettings):
         description="cosine similarity of two query vectors (same embedding model) above which votes given for one "
         "query count for the other; queries with the same words in any order always count",
     )
+    insights_compare_s: float = Field(
+        10.0,
+        ge=0.0,
+        le=600.0,
+        description="how long the Insights page and GET /v1/insights compare newly ingested assets for near-duplicates "
+        "per request (the rest wait for the next one); `vlsearch insights` compares them all",
+    )
 
     # images
     max_file_bytes: int = Field(50 * 1024 * 1024, ge=1)

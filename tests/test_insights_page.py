@@ -4,6 +4,7 @@ dates, and the sample tickets with a customer's screenshot of one of them (a nea
 from __future__ import annotations
 
 import html
+import shutil
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,17 @@ def test_volume_change_groups_and_topics_of_the_tickets(monkeypatch, tickets):
         "SUP-1042.jpg",
         "payflow_card_declined_en_desktop_light.png",
     ]
+
+
+def test_assets_left_to_compare_are_counted_with_a_button_to_go_on(monkeypatch, tickets, tmp_path):
+    data_dir = tmp_path / "uncompared"
+    shutil.copytree(tickets, data_dir, ignore=shutil.ignore_patterns("insights.sqlite*"))
+    monkeypatch.setenv("VLSEARCH_INSIGHTS_COMPARE_S", "0")  # this page view compares nothing
+    app = open_insights(monkeypatch, data_dir)
+    page = texts(app)
+    assert "5 assets not compared yet: the groups may grow once they are." in page
+    assert "Near-identical images: 0 groups" in page
+    assert any(button.label == "Compare more" for button in app.button)
 
 
 def test_a_filter_that_matches_nothing_says_so(monkeypatch, tickets):

@@ -23,7 +23,6 @@ from pipeline.records import AssetRecord
 from pipeline.search.highlight import chart_text, escape
 from streamlit_app import ui
 
-COMPARE_BUDGET_S = 10.0  # each run compares new assets for near-duplicates this long, then shows what it has
 DEFAULT_BY = ("app", "error_code")
 THUMBS = 6  # member thumbnails shown per group or topic
 THUMB_BOX = (150, 110)
@@ -62,7 +61,7 @@ def compare_more() -> None:
 
 def computed(request: InsightsRequest) -> Insights:
     """The insights for `request`, kept for this session until the collection changes, a minute passes or more
-    assets are to be compared; comparing runs COMPARE_BUDGET_S at most, with a progress bar."""
+    assets are to be compared; comparing runs VLSEARCH_INSIGHTS_COMPARE_S at most, with a progress bar."""
     key = (request, collection_key(), ui.services().store.count())
     kept = st.session_state.get("insights_result")
     fresh = st.session_state.pop("insights_fresh", False)
@@ -86,7 +85,9 @@ def computed(request: InsightsRequest) -> Insights:
     ):
         if request.query:
             ui.spend_model_calls(user, image=False, rerank=False)
-        found = collection_insights(ui.services(), request, compare_budget_s=COMPARE_BUDGET_S, progress=progress)
+        services = ui.services()
+        budget = services.settings.insights_compare_s  # then it shows what it has, with "Compare more"
+        found = collection_insights(services, request, compare_budget_s=budget, progress=progress)
         outcome["assets"] = found.assets
     bar.empty()
     st.session_state["insights_result"] = {"key": key, "at": time.monotonic(), "found": found}

@@ -18,9 +18,6 @@ from pipeline.insights.shapes import InsightsShape
 from pipeline.insights.volume import TOP_VALUES, Period
 
 router = APIRouter(tags=["insights"])
-# A request compares new assets for near-duplicates for at most this long; the rest wait for the next request
-# (the answer's not_compared says how many), so a large ingest never makes one request slow.
-COMPARE_BUDGET_S = 10.0
 
 
 @router.get("/v1/insights", response_model=InsightsShape, summary="Volume over time, near-identical groups, topics")
@@ -39,7 +36,9 @@ def get_insights(
         query=query, where=where, date_column=date_column, by=tuple(by or ()), period=period, until=until, top=top
     )
     try:
-        found = collection_insights(ctx.services, request, compare_budget_s=COMPARE_BUDGET_S)
+        # New assets are compared for near-duplicates for VLSEARCH_INSIGHTS_COMPARE_S at most; the rest wait for the
+        # next request (the answer's not_compared says how many), so a large ingest never makes one request slow.
+        found = collection_insights(ctx.services, request, compare_budget_s=ctx.settings.insights_compare_s)
     except BadInput as error:
         if error.source.startswith("filter"):  # the parser names the expression; the caller knows it as `where`
             raise BadInput("where", str(error)) from error
