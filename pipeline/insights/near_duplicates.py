@@ -18,7 +18,7 @@ Groups are the connected sets of same-screen pairs among the assets in view.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -107,6 +107,8 @@ def compare_new(
     if gone:
         cache.forget(gone)
     todo = [summary.id for summary in summaries if summary.id not in known]
+    if not todo:
+        return 0
     comparer = _Comparer(store, summaries)
     started = time.monotonic()
     done = 0
@@ -196,12 +198,13 @@ def groups(
     summaries: Sequence[AssetSummary],
     pairs: Sequence[tuple[str, str, str]],
     *,
-    date_of: Callable[[AssetSummary], date | None],
+    days: Mapping[str, date | None],
     period: Period,
     current: date | None,
     previous: date | None,
 ) -> list[Group]:
-    """The connected sets of same-screen pairs among `summaries`, largest first, then fastest growing."""
+    """The connected sets of same-screen pairs among `summaries` (dated by `days`: id -> day), largest first, then
+    fastest growing."""
     by_id = {summary.id: summary for summary in summaries}
     parent = {doc_id: doc_id for doc_id in by_id}
 
@@ -221,9 +224,8 @@ def groups(
     for group in members.values():
         if len(group) < 2:
             continue
-        days = {member.id: date_of(member) for member in group}
-        group.sort(key=lambda member: (days[member.id] or date.max, member.id))
-        starts = [period_start(day, period) for day in days.values() if day]
+        group.sort(key=lambda member: (days.get(member.id) or date.max, member.id))
+        starts = [period_start(day, period) for member in group if (day := days.get(member.id))]
         found.append(
             Group(
                 representative=group[0],

@@ -136,8 +136,9 @@ def insights(
         for column in (request.by or (None,))
     ]
     not_compared = compare_new(store, cache, everything, budget_s=compare_budget_s, progress=progress)
+    days = {summary.id: day for day, summary in dated}
     found_groups = groups(
-        in_view, cache.same_screen_pairs(), date_of=date_of, period=request.period, current=current, previous=previous
+        in_view, cache.same_screen_pairs(), days=days, period=request.period, current=current, previous=previous
     )
     model, topic_of, refitted = topics_for(everything, cache, vectors_of)
     found_groups = [replace(group, words=distinctive(set(group.words), model)) for group in found_groups]
