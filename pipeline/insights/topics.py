@@ -13,13 +13,17 @@ ordered by asset id, so the same collection gives the same topics and labels.
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import jieba
 import numpy as np
+import wordninja
 from numpy.typing import NDArray
 from scipy import sparse
 from sklearn.cluster import KMeans, MiniBatchKMeans
@@ -29,10 +33,10 @@ from sklearn.preprocessing import normalize
 
 from pipeline.insights.cache import InsightsCache
 from pipeline.records import AssetSummary
-from pipeline.search.highlight import term_sequence
 from pipeline.store.analyzer import CJK
 
-MODEL_VERSION = 1
+MODEL_VERSION = 2  # 2: topic words in whole words (cached models of version 1 are fitted again)
+GLUED_FROM = 9  # English tokens this long are checked for words OCR glued together
 SEED = 0
 MIN_ASSETS = 4
 MAX_TOPICS = 40
@@ -41,6 +45,7 @@ LABEL_WORDS = 4
 REFIT_SHARE = 0.2
 MINI_BATCH_FROM = 5000  # larger collections use MiniBatchKMeans
 BY_VECTORS, BY_TEXT = "vectors", "text"
+_TOKEN = re.compile(r"[^\W_]+")
 
 
 @dataclass(frozen=True)
@@ -80,14 +85,27 @@ class TopicModel:
 
 
 def topic_words(text: str) -> list[str]:
-    """The words a topic can be known by: the keyword terms, without stop words and numbers."""
-    return [
-        term
-        for term in term_sequence(text)
-        if term not in ENGLISH_STOP_WORDS
-        and not any(char.isdigit() for char in term)
-        and (len(term) > 2 or CJK.match(term))
-    ]
+    """The words a topic can be known by, as a person would read them: whole Chinese words (jieba's precise mode,
+    not the search index's overlapping pieces such as 务器 beside 服务器), English words lower-cased with the
+    words OCR glued together split ("thisoperation" -> this, operation), no stop words, no numbers or codes."""
+    words: list[str] = []
+    for token in _TOKEN.findall(text):
+        for word in jieba.lcut(token) if CJK.search(token) else (token,):
+            if CJK.search(word):
+                words.extend([word] if len(word) >= 2 else [])
+            elif word.isalpha():
+                words.extend(
+                    part for part in _unglued(word.lower()) if len(part) > 2 and part not in ENGLISH_STOP_WORDS
+                )
+    return words
+
+
+@functools.lru_cache(maxsize=65536)
+def _unglued(word: str) -> tuple[str, ...]:
+    if len(word) < GLUED_FROM:
+        return (word,)
+    parts = wordninja.split(word)
+    return tuple(parts) if len(parts) > 1 and all(len(part) >= 2 for part in parts) else (word,)
 
 
 def topic_count(assets: int) -> int:
