@@ -479,3 +479,17 @@ def spend_model_calls(user: User, *, image: bool, rerank: bool) -> None:
     budgets = _model_call_budgets(settings().max_model_calls_per_session, settings().model_calls_window_s)
     calls = search_model_calls(embedder=services().models.embedder is not None, image=image, rerank=rerank)
     budgets.of(user.name).spend(calls)
+
+
+def csv_download(label: str, content: bytes, *, file_name: str, key: str, help: str) -> None:
+    """A button that saves `content` as a CSV file without running the page again."""
+    st.download_button(
+        label,
+        content,
+        file_name=file_name,
+        mime="text/csv",
+        key=key,
+        on_click="ignore",
+        icon=":material/download:",
+        help=help,
+    )

@@ -334,14 +334,11 @@ def results(searcher: Searcher, query: dict, columns: list[str]) -> None:
             charts(chart_hits(searcher, query), columns)
     if table_tab.open:
         with table_tab:
-            st.download_button(
+            ui.csv_download(
                 "Download CSV",
                 results_csv(hits),
                 file_name="vlsearch-results.csv",
-                mime="text/csv",
                 key="analyst_csv",
-                on_click="ignore",
-                icon=":material/download:",
                 help="The hits loaded so far, with every score and metadata column.",
             )
             table = pd.DataFrame(hit_rows(hits))

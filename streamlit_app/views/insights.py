@@ -146,14 +146,11 @@ def volume_section(found: Insights, volume: Volume, period: Period) -> None:
         st.plotly_chart(figure, key=f"insights_volume_chart_{by}")
         if volume.undated:
             st.caption(f"{volume.undated:,} assets in view have no {escape(found.date_column)} and are not counted.")
-        st.download_button(
+        ui.csv_download(
             "Download chart CSV",
             volume_csv(volume),
             file_name=f"insights-volume-{by}.csv",
-            mime="text/csv",
             key=f"insights_volume_csv_{by}",
-            on_click="ignore",
-            icon=":material/download:",
             help="Assets per period and value: the chart's data.",
         )
     with changes:
@@ -182,14 +179,11 @@ def volume_section(found: Insights, volume: Volume, period: Period) -> None:
                 st.caption(f"{len(volume.changes) - len(shown)} more values in the changes CSV.")
         else:
             st.caption(f"Nothing in view is dated {volume.current} or {volume.previous}.")
-        st.download_button(
+        ui.csv_download(
             "Download changes CSV",
             changes_csv(volume),
             file_name=f"insights-change-{by}.csv",
-            mime="text/csv",
             key=f"insights_changes_csv_{by}",
-            on_click="ignore",
-            icon=":material/download:",
             help="Every value's count in the current and the previous period.",
         )
 
@@ -265,14 +259,11 @@ def groups_section(found: Insights, period: Period, records: dict[str, AssetReco
         return
     order = st.radio("Rank by", ["size", "growth"], horizontal=True, key="insights_group_order")
     ranked = sorted(found.groups, key=lambda group: (-group.growth, -group.size)) if order == "growth" else found.groups
-    st.download_button(
+    ui.csv_download(
         "Download groups CSV",
         groups_csv(ranked),
         file_name="insights-groups.csv",
-        mime="text/csv",
         key="insights_groups_csv",
-        on_click="ignore",
-        icon=":material/download:",
         help="One row per member, with its group's figures.",
     )
     if found.group_count > len(ranked):
@@ -290,14 +281,12 @@ def topics_section(found: Insights, period: Period, records: dict[str, AssetReco
         f"Clusters of the collection found {TOPIC_MODES.get(found.topic_mode or '', '')}, each labelled by its most "
         "distinctive words" + (" and summed up by the captioner." if any(t.summary for t in found.topics) else ".")
     )
-    st.download_button(
+    ui.csv_download(
         "Download topics CSV",
         topics_csv(found.topics),
         file_name="insights-topics.csv",
-        mime="text/csv",
         key="insights_topics_csv",
-        on_click="ignore",
-        icon=":material/download:",
+        help="Each topic's words, summary, size and its count in the current and the previous period.",
     )
     for topic in found.topics:
         topic_card(topic, found, period, records)
