@@ -75,7 +75,9 @@ def write_everything(data_dir: Path) -> None:
     ReviewQueue(data_dir / QUEUE_FILE).enqueue(
         uri="/a.jpg", sha256="ab" * 32, thumbnail=b"t", matches=[Match(Rule.PDQ, "counterfeit", 4.0, "ref-1")]
     )
-    FeedbackLog(data_dir / FEEDBACK_FILE).record(query_text="q", query_image_sha="", asset_id="x", vote=1)
+    FeedbackLog(data_dir / FEEDBACK_FILE).record(
+        collection="assets", query_text="q", query_image_sha="", asset_id="x", vote=1, voter="ann"
+    )
     save_upload("customer.png", png_bytes(), data_dir / UPLOADS_FOLDER, LIMITS)
 
 
