@@ -38,10 +38,10 @@ from sklearn.preprocessing import normalize  # noqa: E402
 from bench.synthetic import SyntheticCollection  # noqa: E402
 from bench.visual_search import BUILD_INFO, build  # noqa: E402
 from pipeline.insights.cache import InsightsCache  # noqa: E402
-from pipeline.insights.near_duplicates import compare_new, day_of  # noqa: E402
+from pipeline.insights.near_duplicates import compare_new  # noqa: E402
 from pipeline.insights.report import InsightsRequest, insights  # noqa: E402
 from pipeline.insights.topics import fit, topics_for  # noqa: E402
-from pipeline.insights.volume import Period, volume  # noqa: E402
+from pipeline.insights.volume import Period, day_of, volume  # noqa: E402
 from pipeline.records import AssetSummary  # noqa: E402
 from pipeline.store.lance_engine import LanceStore  # noqa: E402
 

@@ -25,7 +25,7 @@ from datetime import date
 import cv2
 
 from pipeline.insights.cache import InsightsCache
-from pipeline.insights.volume import Period, parse_day, period_start
+from pipeline.insights.volume import Period, in_periods
 from pipeline.keypoints import MIN_INLIERS, Features, agreeing_pairs, features
 from pipeline.pdq_index import PdqIndex
 from pipeline.records import AssetRecord, AssetSummary
@@ -146,7 +146,8 @@ class _Comparer:
             if _usable_pdq(record.pdq, record.pdq_quality)
             else {}
         )
-        candidates = (candidates | set(close)) & set(self.by_id) - {record.id}
+        # Only assets still stored (a candidate may be gone), never the asset itself.
+        candidates = {doc_id for doc_id in candidates | close.keys() if doc_id in self.by_id and doc_id != record.id}
         for other in self.store.get([doc_id for doc_id in candidates if doc_id not in self.seen]):
             self.seen[other.id] = _features(other)
         pairs = []
@@ -225,21 +226,14 @@ def groups(
         if len(group) < 2:
             continue
         group.sort(key=lambda member: (days.get(member.id) or date.max, member.id))
-        starts = [period_start(day, period) for member in group if (day := days.get(member.id))]
+        in_current, in_previous = in_periods((days.get(member.id) for member in group), period, current, previous)
         found.append(
             Group(
                 representative=group[0],
                 members=group,
-                current=sum(1 for start in starts if current and start == current),
-                previous=sum(1 for start in starts if previous and start == previous),
+                current=in_current,
+                previous=in_previous,
                 words=sorted(set.intersection(*(terms(f"{member.ocr_text} {member.caption}") for member in group))),
             )
         )
     return sorted(found, key=lambda group: (-group.size, -group.growth, group.representative.id))
-
-
-def day_of(column: str) -> Callable[[AssetSummary], date | None]:
-    """How an asset's date is read: a metadata column, or ingested_at."""
-    if column == "ingested_at":
-        return lambda summary: summary.ingested_at.date()
-    return lambda summary: parse_day(summary.metadata.get(column))

@@ -12,9 +12,19 @@ from datetime import date, timedelta
 from PIL import Image
 
 from pipeline.insights.cache import InsightsCache
-from pipeline.insights.near_duplicates import Group, Progress, compare_new, day_of, groups
+from pipeline.insights.near_duplicates import Group, Progress, compare_new, groups
 from pipeline.insights.topics import TopicModel, VectorsOf, distinctive, topics_for
-from pipeline.insights.volume import INGESTED_AT, TOP_VALUES, Period, Volume, parse_day, period_start, volume
+from pipeline.insights.volume import (
+    INGESTED_AT,
+    TOP_VALUES,
+    Period,
+    Volume,
+    day_of,
+    in_periods,
+    parse_day,
+    period_start,
+    volume,
+)
 from pipeline.models import Captioner
 from pipeline.records import AssetSummary
 from pipeline.store.base import Store, check_column
@@ -143,11 +153,14 @@ def insights(
     model, topic_of, refitted = topics_for(everything, cache, vectors_of)
     found_groups = [replace(group, words=distinctive(set(group.words), model)) for group in found_groups]
     topics = _topics(model, topic_of, dated, request, current, previous)
-    if model is not None and captioner is not None:
-        topics = [_summarised(topic, store, cache, captioner) for topic in topics[: request.top]]
-    elif model is not None:
+    if model is not None:
         said = cache.topic_summaries()
-        topics = [replace(topic, summary=said.get(topic.number, "")) for topic in topics]
+        topics = [
+            replace(topic, summary=said.get(topic.number, ""))
+            if topic.number in said or captioner is None
+            else _summarised(topic, store, cache, captioner)
+            for topic in topics[: request.top]
+        ]
     return Insights(
         request=request,
         assets=len(in_view),
@@ -182,15 +195,15 @@ def _topics(
             members.setdefault(topic_of[summary.id], []).append((day, summary))
     topics = []
     for number, found in members.items():
-        starts = [period_start(day, request.period) for day, _ in found if day]
+        in_current, in_previous = in_periods((day for day, _ in found), request.period, current, previous)
         topics.append(
             Topic(
                 number=number,
                 words=model.labels[number],
                 summary="",
                 size=len(found),
-                current=sum(1 for start in starts if start == current),
-                previous=sum(1 for start in starts if start == previous),
+                current=in_current,
+                previous=in_previous,
                 examples=[summary for _, summary in found[:EXAMPLES]],
                 member_ids=[summary.id for _, summary in found],
             )
@@ -199,10 +212,7 @@ def _topics(
 
 
 def _summarised(topic: Topic, store: Store, cache: InsightsCache, captioner: Captioner) -> Topic:
-    """The topic with the captioner's one line about a contact sheet of a few members (made once per fit)."""
-    said = cache.topic_summaries().get(topic.number)
-    if said is not None:
-        return replace(topic, summary=said)
+    """The topic with the captioner's one line about a contact sheet of a few members, kept until the next fit."""
     tiles = [tile for record in store.get(topic.member_ids[:SUMMARY_MEMBERS]) if (tile := _tile(record.thumbnail))]
     if not tiles:
         return topic

@@ -9,12 +9,13 @@ so a collection whose newest ticket is from February reads "this month" as Febru
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from pipeline.errors import BadInput
+from pipeline.records import AssetSummary
 
 INGESTED_AT = "ingested_at"  # the built-in date every asset has, beside any metadata column holding dates
 OTHER = "(other)"
@@ -149,6 +150,21 @@ def volume(
         changes=changes,
         undated=undated,
     )
+
+
+def day_of(column: str) -> Callable[[AssetSummary], date | None]:
+    """How an asset's date is read: a metadata column, or INGESTED_AT."""
+    if column == INGESTED_AT:
+        return lambda summary: summary.ingested_at.date()
+    return lambda summary: parse_day(summary.metadata.get(column))
+
+
+def in_periods(
+    days: Iterable[date | None], period: Period, current: date | None, previous: date | None
+) -> tuple[int, int]:
+    """How many of `days` fall in the current period and in the previous one (given by their first days)."""
+    starts = [period_start(day, period) for day in days if day]
+    return sum(1 for start in starts if start == current), sum(1 for start in starts if start == previous)
 
 
 def check_period(value: str) -> Period:
